@@ -1,0 +1,110 @@
+"""``mlops-course bench``: wall time and peak memory of every lesson and solution.
+
+Each notebook runs in a fresh kernel in a child process. Memory is the peak, sampled every
+0.1 s, of the summed resident memory of the kernel and every process it starts (servers,
+``dvc``, ``mlflow`` ...), so child processes count. Budgets come from COURSE_GUIDE.md.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+LESSON_SECONDS = 60
+SOLUTION_SECONDS = 30
+MEMORY_MIB = 1024
+
+
+@dataclass
+class BenchResult:
+    notebook: str
+    kind: str
+    seconds: float
+    peak_mib: float
+    ok: bool
+    budget_seconds: int
+    error: str = ""
+
+    @property
+    def within_budget(self) -> bool:
+        return self.ok and self.seconds <= self.budget_seconds and self.peak_mib <= MEMORY_MIB
+
+
+def _tree_rss(runner: psutil.Process) -> int:
+    """Resident bytes of every descendant of the runner (the kernel and what it starts)."""
+    total = 0
+    try:
+        children = runner.children(recursive=True)
+    except psutil.Error:
+        return 0
+    for child in children:
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def measure(notebook: Path, kind: str, root: Path, timeout: int = 600) -> BenchResult:
+    """Execute one notebook in a child process and sample its process tree's memory."""
+    command = [sys.executable, "-m", "mlops_course.cli", "execute", "--no-save", str(notebook)]
+    start = time.monotonic()
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    runner = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(runner))
+        if time.monotonic() - start > timeout:
+            process.kill()
+            break
+        time.sleep(0.1)
+    seconds = time.monotonic() - start
+    output = process.stdout.read() if process.stdout else ""
+    ok = process.returncode == 0
+    budget = LESSON_SECONDS if kind == "lesson" else SOLUTION_SECONDS
+    error = "" if ok else (output.strip().splitlines() or ["failed"])[-1][:200]
+    return BenchResult(notebook.relative_to(root).as_posix(), kind, round(seconds, 1),
+                       round(peak / 2**20, 0), ok, budget, error)
+
+
+def notebooks(root: Path) -> list[tuple[Path, str]]:
+    lessons = [(p, "lesson") for p in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    solutions = [(p, "solution") for p in sorted((root / "solutions").glob("lab*/lab*.ipynb"))]
+    return lessons + solutions
+
+
+def table(results: list[BenchResult]) -> str:
+    """A Markdown table, ready to paste into the README."""
+    lines = ["| notebook | kind | wall time (s) | budget (s) | peak memory (MiB) | within budget |",
+             "|---|---|---:|---:|---:|---|"]
+    for r in results:
+        verdict = "yes" if r.within_budget else ("FAILED: " + r.error if not r.ok else "**no**")
+        lines.append(f"| `{r.notebook}` | {r.kind} | {r.seconds:.1f} | {r.budget_seconds} | "
+                     f"{r.peak_mib:.0f} | {verdict} |")
+    return "\n".join(lines)
+
+
+def bench(root: Path, out: Path, only: str | None = None) -> int:
+    """Measure every notebook (or those whose path contains ``only``); 0 if all are in budget."""
+    results = []
+    selected = [(p, k) for p, k in notebooks(root) if only is None or only in p.name]
+    for number, (path, kind) in enumerate(selected, start=1):
+        print(f"[{number}/{len(selected)}] {path.relative_to(root)} ...", flush=True)
+        results.append(measure(path, kind, root))
+        last = results[-1]
+        print(f"    {last.seconds:.1f} s, {last.peak_mib:.0f} MiB"
+              + ("" if last.ok else f", FAILED: {last.error}"), flush=True)
+    print()
+    print(table(results))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    over = [r for r in results if not r.within_budget]
+    if over:
+        print(f"\n{len(over)} notebook(s) over budget or failing: " + ", ".join(r.notebook for r in over))
+    return 1 if over else 0

@@ -1,0 +1,76 @@
+"""The ``mlops-course`` command: check, grade, build-labs, bench and execute."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlops_course.workspace import repo_root
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlops-course", description="Hands-On MLOps course tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="self-check a lab: run it and report its visible tests")
+    check.add_argument("notebook", type=Path, help="such as labs/lab00_lifecycle/lab00_lifecycle.ipynb")
+    check.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
+
+    grade = commands.add_parser("grade", help="batch-grade submissions with nbgrader (instructors)")
+    grade.add_argument("lab", help="the lab's name, such as lab00_lifecycle")
+    grade.add_argument("submissions", type=Path, help="folder with <student>/<lab>.ipynb or <student>.ipynb")
+    grade.add_argument("--out", type=Path, default=Path("grading"), help="where grades.csv and feedback go")
+    grade.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
+    grade.add_argument("--student-timeout", type=int, default=600, help="seconds per student (default 600)")
+
+    build = commands.add_parser("build-labs", help="regenerate labs/ from solutions/ and refresh navigation")
+    build.add_argument("--into", type=Path, default=None, help="write the labs here instead of labs/")
+    build.add_argument("--only", default=None, help="only this lab (and its lesson's navigation)")
+
+    bench = commands.add_parser("bench", help="time and memory of every lesson and solution")
+    bench.add_argument("--out", type=Path, default=Path("bench/bench.json"))
+    bench.add_argument("--only", default=None, help="only notebooks whose name contains this")
+
+    execute = commands.add_parser("execute", help="run a notebook in a fresh kernel and store its outputs")
+    execute.add_argument("notebooks", type=Path, nargs="+")
+    execute.add_argument("--no-save", action="store_true", help="run without writing outputs back")
+    execute.add_argument("--cell-timeout", type=int, default=180)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    root = repo_root()
+    if args.command == "check":
+        from mlops_course.check import check
+        return check(args.notebook, cell_timeout=args.cell_timeout)
+    if args.command == "grade":
+        from mlops_course.grade import grade
+        try:
+            grade(args.lab, args.submissions, args.out.resolve(), root, args.cell_timeout, args.student_timeout)
+        except ValueError as error:
+            print(f"mlops-course grade: {error}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "build-labs":
+        from mlops_course.labs import build_labs
+        for path in build_labs(root, args.into, args.only):
+            print(f"built {path.relative_to(args.into.parent if args.into else root)}")
+        return 0
+    if args.command == "bench":
+        from mlops_course.bench import bench
+        return bench(root, args.out, args.only)
+    if args.command == "execute":
+        from mlops_course.notebook_run import execute, execute_in_place
+        for notebook in args.notebooks:
+            if args.no_save:
+                execute(notebook, cell_timeout=args.cell_timeout)
+            else:
+                execute_in_place(notebook, cell_timeout=args.cell_timeout)
+            print(f"executed {notebook}")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Detect engines a learner may not have: a Docker engine, a Kubernetes cluster, Prometheus.
+
+Each check returns True only when the engine actually answers, not merely when a client
+binary is installed (a ``docker`` CLI with no daemon behind it returns False).
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+_TIMEOUT_S = 8
+
+
+def _answers(command: list[str]) -> bool:
+    """True when the command exists and exits 0 within the timeout."""
+    if shutil.which(command[0]) is None:
+        return False
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def has_docker() -> bool:
+    """A Docker engine is reachable (``docker info`` succeeds)."""
+    return _answers(["docker", "info", "--format", "{{.ServerVersion}}"])
+
+
+def has_kubernetes() -> bool:
+    """A Kubernetes cluster is reachable and ready (``kubectl get --raw /readyz``)."""
+    return _answers(["kubectl", "get", "--raw", "/readyz", "--request-timeout=5s"])
+
+
+def has_prometheus() -> bool:
+    """A Prometheus server binary is installed and runs (``prometheus --version``)."""
+    return _answers(["prometheus", "--version"])
+
+
+def skip_message(engine: str, what: str) -> str:
+    """The plain sentence a notebook prints when it skips a step for want of an engine."""
+    return (
+        f"Skipped: {what}. No {engine} is usable on this machine, so this step did not run. "
+        f"The output below shows what you would see with {engine}."
+    )

@@ -1,0 +1,88 @@
+"""A throwaway nbgrader course directory, built from ``solutions/``, for build-labs and grade."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+COURSE_ID = "hands-on-mlops"
+
+_CONFIG = '''\
+c = get_config()
+c.CourseDirectory.course_id = "{course_id}"
+c.CourseDirectory.root = r"{root}"
+c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.Execute.timeout = {cell_timeout}
+c.Execute.interrupt_on_timeout = True
+c.Execute.kernel_name = "python3"
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+]
+'''
+
+
+class NbgraderError(RuntimeError):
+    """An nbgrader command failed; the message ends with its output."""
+
+
+@dataclass
+class Course:
+    """An nbgrader course folder with one assignment copied in from ``solutions/``."""
+
+    root: Path
+    assignment: str
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``nbgrader <args>`` in the course folder, with the environment's bin/ on PATH."""
+        bin_dir = str(Path(sys.executable).parent)
+        full_env = {**os.environ, **(env or {})}
+        full_env["PATH"] = bin_dir + os.pathsep + full_env.get("PATH", "")  # nbgrader calls alembic
+        process = subprocess.Popen(
+            [str(Path(bin_dir) / "nbgrader"), *args, "--log-level=WARN"],
+            cwd=self.root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # nbgrader and the kernel it started
+            process.communicate()
+            raise
+        done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        if check and done.returncode != 0:
+            raise NbgraderError(f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    @property
+    def release_folder(self) -> Path:
+        return self.root / "release" / self.assignment
+
+
+def make_course(solution_folder: Path, root: Path, cell_timeout: int = 60) -> Course:
+    """Copy ``solution_folder`` in as the assignment's source and write the course config."""
+    assignment = solution_folder.name
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "nbgrader_config.py").write_text(
+        _CONFIG.format(course_id=COURSE_ID, root=root, cell_timeout=cell_timeout)
+    )
+    source = root / "source" / assignment
+    if source.exists():
+        shutil.rmtree(source)
+    shutil.copytree(solution_folder, source, ignore=shutil.ignore_patterns(
+        ".ipynb_checkpoints", "__pycache__"))
+    return Course(root=root, assignment=assignment)
+
+
+def generate_assignment(course: Course) -> Path:
+    """``nbgrader generate_assignment``: the student version, and the gradebook's copy of every
+    test cell (autograde restores them from it, so a student cannot edit or delete tests)."""
+    course.run("generate_assignment", course.assignment, "--force")
+    return course.release_folder
