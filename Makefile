@@ -42,11 +42,11 @@ test: setup
 test-all: test-lessons test-solutions test-package check-clean
 
 test-lessons: setup
-	$(PYTEST) -n $(WORKERS) --dist loadscope --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	$(PYTEST) -n $(WORKERS) --dist loadscope --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout 180 notebooks/
 
 test-solutions: setup
-	$(PYTEST) -n $(WORKERS) --dist loadscope --nbval-lax --nbval-cell-timeout 120 solutions/
+	$(PYTEST) -n $(WORKERS) --dist loadscope --nbval-lax --nbval-current-env --nbval-cell-timeout 120 solutions/
 
 test-package: setup
 	$(PYTEST) -n $(WORKERS) --dist loadfile tests/
