@@ -58,7 +58,7 @@ build-labs: setup
 	$(BIN)/mlops-course build-labs
 
 bench: setup
-	$(BIN)/mlops-course bench --out bench/bench.json
+	$(BIN)/mlops-course bench --out bench/bench.json --readme
 
 # Re-resolve the lock from environment.yml's direct pins (needs the package index).
 lock:

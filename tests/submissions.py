@@ -57,6 +57,16 @@ def solution_cell_ids(nb: nbformat.NotebookNode) -> list[str]:
             if c.metadata.get("nbgrader", {}).get("solution")]
 
 
+def reference_answers(lab: str) -> dict[str, str]:
+    """The reference solution's answer cells, with the nbgrader markers removed."""
+    answers = {}
+    for cell in solution(lab).cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            lines = [l for l in cell.source.splitlines() if "### BEGIN SOLUTION" not in l and "### END SOLUTION" not in l]
+            answers[cell.metadata["nbgrader"]["grade_id"]] = "\n".join(lines)
+    return answers
+
+
 def with_answers(lab: str, answers: dict[str, str]) -> nbformat.NotebookNode:
     """The released lab with the given solution cells filled in."""
     nb = released(lab)

@@ -90,7 +90,19 @@ def table(results: list[BenchResult]) -> str:
     return "\n".join(lines)
 
 
-def bench(root: Path, out: Path, only: str | None = None) -> int:
+README_START = "<!-- bench-table -->"
+README_END = "<!-- /bench-table -->"
+
+
+def write_readme_table(readme: Path, results: list[BenchResult]) -> None:
+    """Replace the table between the bench markers in the README with the measured one."""
+    text = readme.read_text()
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table(results)}\n{README_END}{tail}")
+
+
+def bench(root: Path, out: Path, only: str | None = None, readme: bool = False) -> int:
     """Measure every notebook (or those whose path contains ``only``); 0 if all are in budget."""
     results = []
     selected = [(p, k) for p, k in notebooks(root) if only is None or only in p.name]
@@ -104,6 +116,9 @@ def bench(root: Path, out: Path, only: str | None = None) -> int:
     print(table(results))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    if readme:
+        write_readme_table(root / "README.md", results)
+        print("Updated the bench table in README.md.")
     over = [r for r in results if not r.within_budget]
     if over:
         print(f"\n{len(over)} notebook(s) over budget or failing: " + ", ".join(r.notebook for r in over))

@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time and memory of every lesson and solution")
     bench.add_argument("--out", type=Path, default=Path("bench/bench.json"))
     bench.add_argument("--only", default=None, help="only notebooks whose name contains this")
+    bench.add_argument("--readme", action="store_true", help="write the measured table into README.md")
 
     execute = commands.add_parser("execute", help="run a notebook in a fresh kernel and store its outputs")
     execute.add_argument("notebooks", type=Path, nargs="+")
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "bench":
         from mlops_course.bench import bench
-        return bench(root, args.out, args.only)
+        return bench(root, args.out, args.only, args.readme)
     if args.command == "execute":
         from mlops_course.notebook_run import execute, execute_in_place
         for notebook in args.notebooks:

@@ -53,7 +53,8 @@ DRIFT: dict[str, dict[str, object]] = {
         "kind": "concept drift (the inputs-to-target relation changes)",
         "column": "monthly_charges",
         "from_month": "2024-11",
-        "amount": "effect of monthly_charges on churn log-odds x3",
+        "amount": "effect of monthly_charges on churn log-odds x3; tenure no longer lowers churn; "
+        "month-to-month contracts' extra risk falls from +1.1 to +0.3 log-odds",
     },
 }
 
@@ -77,14 +78,18 @@ def _month(rng: np.random.Generator, month: str, index: int, rows: int) -> pd.Da
     calls = rng.poisson(1.5 * (1.6 if more_calls else 1.0), size=rows)
     usage = np.clip(rng.lognormal(mean=3.0, sigma=0.5, size=rows), 0.5, 250.0)
 
+    # Concept drift: a competitor's cheaper plan makes customers price-sensitive, and loyalty
+    # (tenure, a month-to-month contract's flexibility) stops protecting against churn.
     price_effect = 0.025 * (3.0 if sensitive else 1.0)
+    tenure_effect = 0.0 if sensitive else -0.045
+    flexible_contract = 0.3 if sensitive else 1.1
     log_odds = (
-        -1.35
-        - 0.045 * tenure
+        (-2.45 if sensitive else -1.35)
+        + tenure_effect * tenure
         + price_effect * (charges - 65.0)
         + 0.45 * (calls - 1.5)
         - 0.004 * (usage - 20.0)
-        + np.select([contract == "month-to-month", contract == "one-year"], [1.1, -0.3], -1.4)
+        + np.select([contract == "month-to-month", contract == "one-year"], [flexible_contract, -0.3], -1.4)
         + (payment == "e-check") * 0.5
     )
     churned = rng.random(rows) < 1.0 / (1.0 + np.exp(-log_odds))

@@ -31,9 +31,7 @@ def build_labs(root: Path, destination: Path | None = None, only: str | None = N
     """Regenerate every lab (or only the one named ``only``) into ``labs/`` unless told
     otherwise, and refresh the lessons' navigation cells."""
     out = destination or root / "labs"
-    folders = [f for f in solution_folders(root) if only is None or f.name == only]
-    if only is not None and not folders:
-        raise ValueError(f"No solutions/{only}/{only}.ipynb to build from.")
+    folders = [f for f in solution_folders(root) if only is None or only in (f.name, f.name[3:])]
     built = [generate_lab(folder, out) for folder in folders]
     if destination is None:
         refresh_navigation(root, only=only)

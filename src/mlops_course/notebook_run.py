@@ -33,6 +33,7 @@ def execute(
             "traceback": [],
         },
         kernel_name="python3",
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter from the kernel
         resources={"metadata": {"path": str(notebook_path.parent)}},
     )
     with _environment(env or {}):

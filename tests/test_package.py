@@ -1,0 +1,178 @@
+"""Unit tests of the mlops_course package."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pytest
+
+from mlops_course import data as course_data
+from mlops_course.artifacts import (ModelMetadataError, data_hash, evaluate, load_model_bundle,
+                                    save_model_bundle, train_reference_model)
+from mlops_course.chapters import CHAPTERS, find_chapter
+from mlops_course.engines import has_docker, has_kubernetes, has_prometheus, skip_message
+from mlops_course.privacy import TELEMETRY_OFF
+from mlops_course.quiz import Question, feedback, quiz
+from mlops_course.services import ServiceError, free_port, start_service
+from mlops_course.shell import CommandFailed, sh
+from mlops_course.workspace import repo_root, show_path, workspace
+
+
+# --- workspace ---------------------------------------------------------------------------
+
+def test_workspace_is_emptied_and_sandboxed(own_workspace: Path) -> None:
+    folder = workspace("99_test")
+    (folder / "old.txt").write_text("left over")
+    again = workspace("99_test")
+    assert again == own_workspace / "99_test" and list(again.iterdir()) == []
+    assert os.environ["HOME"].startswith(str(own_workspace))
+    for key, value in TELEMETRY_OFF.items():
+        assert os.environ[key] == value
+    assert os.environ["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+
+
+def test_workspace_rejects_bad_names() -> None:
+    for bad in ("../escape", "", "Has Space", "/abs"):
+        with pytest.raises(ValueError, match="chapter's folder name"):
+            workspace(bad)
+
+
+def test_show_path_is_relative(own_workspace: Path) -> None:
+    folder = workspace("99_test")
+    assert show_path(folder / "a" / "b.txt") == "workspace/99_test/a/b.txt"
+    assert show_path(repo_root() / "notebooks" / "x.ipynb") == "notebooks/x.ipynb"
+    assert not show_path("/etc/hostname").startswith("/")
+
+
+# --- the course dataset ----------------------------------------------------------------
+
+def test_dataset_is_deterministic_and_documented() -> None:
+    first, second = course_data.load_course_data(), course_data.load_course_data()
+    assert first.equals(second) and first.shape == (12000, 10)
+    assert data_hash(first) == data_hash(second)
+    assert set(course_data.DATA_DICTIONARY) == set(first.columns)
+    assert first[course_data.TIME_COLUMN].dt.strftime("%Y-%m").unique().tolist() == course_data.MONTHS
+    first.iloc[0, 2] = -1  # callers get a copy; the cache stays intact
+    assert course_data.load_course_data().iloc[0, 2] != -1
+
+
+def test_dataset_drifts_by_the_documented_amounts() -> None:
+    reference = course_data.load_course_data("reference")
+    late = course_data.load_course_data(["2024-11", "2024-12"])
+    charges_shift = late["monthly_charges"].mean() - reference["monthly_charges"].mean()
+    assert 12 < charges_shift < 18, "price_rise: +15 euros"
+    calls_ratio = late["support_calls"].mean() / reference["support_calls"].mean()
+    assert 1.45 < calls_ratio < 1.75, "support_load: x1.6"
+    assert late["churned"].mean() > reference["churned"].mean() + 0.1
+
+
+def test_concept_drift_hurts_a_reference_model() -> None:
+    reference = course_data.load_course_data("reference")
+    model = train_reference_model(reference)
+    before = evaluate(model, course_data.load_course_data("2024-06"))
+    after = evaluate(model, course_data.load_course_data("2024-12"))
+    assert after["roc_auc"] < before["roc_auc"] - 0.03
+
+
+def test_unknown_month_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="2024-01 to 2024-12"):
+        course_data.load_course_data("2025-01")
+
+
+# --- artifacts ---------------------------------------------------------------------------
+
+def test_model_bundle_round_trip_and_refusal(tmp_path: Path) -> None:
+    frame = course_data.load_course_data("2024-01")
+    model = train_reference_model(frame)
+    path = save_model_bundle(model, tmp_path / "m.joblib", version="1.0.0",
+                             metrics=evaluate(model, frame), training_data=frame)
+    loaded, meta = load_model_bundle(path, course_data.FEATURES)
+    assert meta["version"] == "1.0.0" and meta["data_hash"] == data_hash(frame)
+    with pytest.raises(ModelMetadataError, match="expects"):
+        load_model_bundle(path, course_data.FEATURES[:-1])
+    joblib.dump({"model": model}, tmp_path / "bare.joblib")
+    with pytest.raises(ModelMetadataError, match="not a model bundle"):
+        load_model_bundle(tmp_path / "bare.joblib")
+
+
+# --- services ----------------------------------------------------------------------------
+
+def test_service_starts_answers_and_stops_with_its_children(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    with start_service(command, name="http.server", port=port, log_path=tmp_path / "s.log",
+                       health_path="/", cwd=tmp_path) as service:
+        assert service.is_running() and service.url.endswith(str(port))
+        pid = service.process.pid
+    assert not service.is_running()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+
+
+def test_a_failing_service_reports_its_log(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "import sys; print('cannot bind: boom'); sys.exit(3)"]
+    with pytest.raises(ServiceError, match="(?s)exited with code 3.*cannot bind: boom"):
+        start_service(command, name="broken", port=free_port(), log_path=tmp_path / "b.log", timeout=10)
+
+
+def test_a_silent_service_times_out_clearly(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "import time; print('still starting'); time.sleep(60)"]
+    with pytest.raises(ServiceError, match="(?s)did not answer /health.*still starting"):
+        start_service(command, name="slow", port=free_port(), log_path=tmp_path / "s.log", timeout=2)
+
+
+def test_services_die_with_the_kernel_process(tmp_path: Path) -> None:
+    """A service started by a process that is killed (a crashed kernel) does not live on."""
+    port = free_port()
+    script = (
+        "import sys, time\n"
+        "from mlops_course.services import start_service\n"
+        f"s = start_service([sys.executable, '-m', 'http.server', '{port}', '--bind', '127.0.0.1'],"
+        f" name='h', port={port}, log_path=r'{tmp_path / 'h.log'}', health_path='/', cwd=r'{tmp_path}')\n"
+        "print(s.process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    import psutil
+    gone, alive = psutil.wait_procs([psutil.Process(child_pid)], timeout=10)
+    assert not alive, "the service outlived the process that started it"
+
+
+# --- engines, shell, quiz, chapters ------------------------------------------------------
+
+def test_engines_answer_false_without_an_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert (has_docker(), has_kubernetes(), has_prometheus()) == (False, False, False)
+    assert "Skipped: docker build" in skip_message("a Docker engine", "docker build")
+
+
+def test_sh_shows_the_command_and_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert sh("echo hello") == "hello"
+    assert capsys.readouterr().out == "$ echo hello\nhello\n"
+    with pytest.raises(CommandFailed, match="exited with code 1"):
+        sh("false")
+
+
+def test_quiz_has_feedback_and_a_text_form() -> None:
+    question = Question("2 + 2?", ["3", "4"], 1, "Arithmetic. Really.")
+    assert feedback(question, 1).startswith("Correct")
+    assert feedback(question, 0).startswith("Not quite")
+    assert feedback(question, None) == "Pick an answer first."
+    bundle = quiz("Check", [question])._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "1. 2 + 2?" in bundle["text/plain"] and "Answers (try first!): 1b" in bundle["text/plain"]
+    with pytest.raises(ValueError):
+        Question("bad", ["only one"], 0, "")
+
+
+def test_chapter_map() -> None:
+    assert [c.number for c in CHAPTERS] == [f"{n:02d}" for n in range(14)]
+    assert find_chapter("lab05_dvc").lesson == "05_dvc"
+    with pytest.raises(ValueError, match="Labs are"):
+        find_chapter("lab99_nothing")
