@@ -39,9 +39,10 @@ def test_check_stops_an_infinite_loop(tmp_path: Path) -> None:
     nb = with_answers(LAB, {"task1_time_split": "def time_split(frame, valid_month, test_month):\n    while True:\n        pass"})
     path = tmp_path / f"{LAB}.ipynb"
     nbformat.write(nb, path)
-    done = run("check", str(path), "--cell-timeout", "10")
+    done = run("check", str(path), "--cell-timeout", "20")
     assert done.returncode == 1
-    assert "CellTimeoutError" in done.stdout and "infinite loop" in done.stdout
+    assert "FAIL  test_task1_time_split" in done.stdout
+    assert "CellTimeoutError: stopped at the time limit: look for an infinite loop" in done.stdout
 
 
 def test_check_explains_a_missing_file() -> None:
@@ -83,7 +84,8 @@ def test_grade_a_mixed_batch(tmp_path: Path) -> None:
     assert score["correct"] == 13
     assert score["wrong"] == 11 and "test_task1_time_split failed" in rows["wrong"]["notes"]
     assert score["empty"] == 0
-    assert score["infinite_loop"] == 10 and "stopped" in rows["infinite_loop"]["notes"]
+    assert score["infinite_loop"] == 10 and "stopped (infinite loop?)" in rows["infinite_loop"]["notes"]
+    assert "test_task3_metric failed: CellTimeoutError" in rows["infinite_loop"]["notes"]
     assert score["edited_tests"] == 11 and "was edited" in rows["edited_tests"]["notes"]
     assert score["deleted_test"] == 13 and "was deleted: restored" in rows["deleted_test"]["notes"]
     assert score["broken_json"] == 0 and "not a valid notebook" in rows["broken_json"]["notes"]

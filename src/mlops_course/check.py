@@ -14,6 +14,7 @@ import nbformat
 from mlops_course.notebook_run import execute
 
 _STUB_HINT = "replace `raise NotImplementedError()` with your code"
+_TIMEOUT_HINT = ("stopped at the time limit: look for an infinite loop or a step that waits forever")
 
 
 @dataclass
@@ -33,6 +34,8 @@ def _error(cell: nbformat.NotebookNode) -> str | None:
             value = str(output.get("evalue", "")).strip()
             if output.get("ename") == "NotImplementedError" and not value:
                 value = _STUB_HINT
+            if output.get("ename") in ("KeyboardInterrupt", "CellTimeoutError"):
+                return f"CellTimeoutError: {_TIMEOUT_HINT}"  # the runner interrupted the cell
             return f"{output.get('ename')}: {value}" if value else str(output.get("ename"))
     return None
 

@@ -108,6 +108,31 @@ def _failures(autograded: Path) -> list[str]:
     return notes
 
 
+def hide_hidden_tests(autograded: Path) -> None:
+    """Before feedback: drop hidden tests from the test cells' source, and cut every error's
+    traceback (which quotes the lines around a failing assert) down to its message."""
+    if not autograded.exists():
+        return
+    nb = nbformat.read(autograded, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
+            continue
+        kept, hiding = [], False
+        for line in cell.source.splitlines():
+            if "### BEGIN HIDDEN TESTS" in line:
+                hiding = True
+                kept.append("# (hidden tests run here)")
+            elif "### END HIDDEN TESTS" in line:
+                hiding = False
+            elif not hiding:
+                kept.append(line)
+        cell.source = "\n".join(kept)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [f"{output.get('ename')}: {output.get('evalue')}"]
+    nbformat.write(nb, autograded)
+
+
 def _scores(course: Course, student: str) -> tuple[float, dict[str, float]] | None:
     with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gradebook:
         try:
@@ -160,6 +185,7 @@ def grade_one(course: Course, sub: Submission, release: nbformat.NotebookNode, m
     row.score, row.tests = scores
     autograded = course.root / "autograded" / sub.student / course.assignment / f"{course.assignment}.ipynb"
     row.notes += _failures(autograded)
+    hide_hidden_tests(autograded)
     return row
 
 
