@@ -121,3 +121,14 @@ def test_readme_links_every_chapter() -> None:
         if (ROOT / chapter.lesson_path).exists():
             assert f"({chapter.lesson_path})" in readme, f"README's chapter table misses {chapter.lesson}"
             assert f"({chapter.lab_path})" in readme, f"README's chapter table misses {chapter.lab}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
+def test_no_trailing_semicolon_to_hide_output(path: Path) -> None:
+    """nbval runs cells without storing history, and IPython 9 then ignores a trailing ';':
+    the value shows under nbval but not in JupyterLab, so stored outputs never match."""
+    nb = nbformat.read(path, as_version=4)
+    for number, cell in enumerate(nb.cells, start=1):
+        lines = [l for l in cell.source.splitlines() if l.strip() and not l.strip().startswith("#")]
+        if cell.cell_type == "code" and lines and lines[-1].rstrip().endswith(";"):
+            raise AssertionError(f"cell {number} ends with ';' to hide its value: assign it instead (_ = ...)")
