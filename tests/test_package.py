@@ -176,3 +176,17 @@ def test_chapter_map() -> None:
     assert find_chapter("lab05_dvc").lesson == "05_dvc"
     with pytest.raises(ValueError, match="Labs are"):
         find_chapter("lab99_nothing")
+
+
+def test_check_counts_stderr_in_a_test_cell_as_nbgrader_does() -> None:
+    import nbformat
+
+    from mlops_course.check import results
+    test = nbformat.v4.new_code_cell("x", metadata={"nbgrader": {"grade": True, "solution": False,
+                                                                  "grade_id": "test_a", "points": 2}})
+    test.outputs = [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: careful\n")]
+    other = nbformat.v4.new_code_cell("y")
+    other.outputs = [nbformat.v4.new_output("stream", name="stderr", text="noise\n")]
+    tasks, errors = results(nbformat.v4.new_notebook(cells=[other, test]))
+    assert not tasks[0].passed and "wrote to stderr (UserWarning: careful)" in tasks[0].message
+    assert errors == [], "stderr outside a test cell is not a failure"

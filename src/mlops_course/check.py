@@ -15,6 +15,9 @@ from mlops_course.notebook_run import execute
 
 _STUB_HINT = "replace `raise NotImplementedError()` with your code"
 _TIMEOUT_HINT = ("stopped at the time limit: look for an infinite loop or a step that waits forever")
+# nbgrader gives 0 to a test cell that writes anything to stderr, so a library's warning could
+# cost a correct answer its points. Grading and this check both run with warnings switched off.
+GRADING_ENV = {"PYTHONWARNINGS": "ignore"}
 
 
 @dataclass
@@ -27,16 +30,22 @@ class TaskResult:
     message: str
 
 
-def _error(cell: nbformat.NotebookNode) -> str | None:
-    """``'Name: value'`` of the first error a cell raised, or None."""
-    for output in cell.get("outputs", []):
+def _error(cell: nbformat.NotebookNode, stderr_fails: bool = False) -> str | None:
+    """``'Name: value'`` of the first error a cell raised, or None. With ``stderr_fails``,
+    output on stderr counts too (as nbgrader counts it in a test cell)."""
+    outputs = cell.get("outputs", [])
+    for output in outputs:
         if output.get("output_type") == "error":
-            value = str(output.get("evalue", "")).strip()
-            if output.get("ename") == "NotImplementedError" and not value:
-                value = _STUB_HINT
-            if output.get("ename") in ("KeyboardInterrupt", "CellTimeoutError"):
+            name, value = output.get("ename"), str(output.get("evalue", "")).strip()
+            if name in ("KeyboardInterrupt", "CellTimeoutError"):
                 return f"CellTimeoutError: {_TIMEOUT_HINT}"  # the runner interrupted the cell
-            return f"{output.get('ename')}: {value}" if value else str(output.get("ename"))
+            if name == "NotImplementedError" and not value:
+                value = _STUB_HINT
+            return f"{name}: {value}" if value else str(name)
+    for output in outputs:
+        if stderr_fails and output.get("output_type") == "stream" and output.get("name") == "stderr":
+            first = (str(output.get("text", "")).strip().splitlines() or [""])[0][:120]
+            return f"wrote to stderr ({first}); the grader gives no points to a test cell that does"
     return None
 
 
@@ -48,8 +57,9 @@ def results(nb: nbformat.NotebookNode) -> tuple[list[TaskResult], list[str]]:
         if cell.cell_type != "code":
             continue
         meta = cell.metadata.get("nbgrader", {})
-        error = _error(cell)
-        if meta.get("grade") and not meta.get("solution"):
+        is_test = bool(meta.get("grade") and not meta.get("solution"))
+        error = _error(cell, stderr_fails=is_test)
+        if is_test:
             tasks.append(TaskResult(meta.get("grade_id", f"cell {number}"),
                                     float(meta.get("points", 0)), error is None, error or ""))
         elif error:
@@ -83,7 +93,7 @@ def check(path: Path, cell_timeout: int = 60) -> int:
         print(f"No notebook at {path}. Give the path to your lab, such as labs/lab00_lifecycle/lab00_lifecycle.ipynb.")
         return 2
     try:
-        nb = execute(path, cell_timeout=cell_timeout, allow_errors=True)
+        nb = execute(path, cell_timeout=cell_timeout, allow_errors=True, env=GRADING_ENV)
     except (nbformat.reader.NotJSONError, nbformat.ValidationError) as error:
         print(f"{path} is not a valid notebook ({error.__class__.__name__}). Restore it from your last "
               "checkpoint (File > Revert) or copy the cells into a fresh copy of the lab.")
