@@ -38,8 +38,9 @@ def workspace(chapter: str) -> Path:
     """Empty and return ``workspace/<chapter>/``, and sandbox this kernel.
 
     Sandboxing means: telemetry off in every tool, ``HOME`` (and so git's global config
-    and the tools' caches) moved to ``workspace/.home/<chapter>/``, and the environment's
-    ``bin/`` first on ``PATH`` so ``!dvc``, ``!mlflow`` and ``!hadolint`` find the pinned tools.
+    and the tools' caches) moved to ``workspace/.home/<chapter>/``, colour and spinners off in
+    the tools it starts, and the environment's ``bin/`` first on ``PATH`` so ``!dvc``,
+    ``!mlflow`` and ``!hadolint`` find the pinned tools.
     """
     if not _CHAPTER_NAME.match(chapter):
         raise ValueError(
@@ -58,6 +59,12 @@ def workspace(chapter: str) -> Path:
     os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
     os.environ["DVC_SITE_CACHE_DIR"] = str(home / ".cache" / "dvc")
     os.environ["MPLCONFIGDIR"] = str(home / ".config" / "matplotlib")
+    # ipykernel forces colour on (FORCE_COLOR, CLICOLOR_FORCE): tools started from here would
+    # write escape codes and spinners into stored outputs. Plain text, as in a log file.
+    for forcing in ("FORCE_COLOR", "CLICOLOR_FORCE"):
+        os.environ.pop(forcing, None)
+    os.environ["NO_COLOR"] = "1"
+    os.environ["TERM"] = "dumb"
     env_bin = str(Path(sys.executable).parent)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != env_bin:
         os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
