@@ -28,11 +28,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Hands-On MLOps)" > /dev/null
-	$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" > /dev/null 2>&1 || true
+	bash binder/configure-jupyter.sh > /dev/null 2>&1
 	touch $@
 
+# JupyterLab refuses to run as root unless told; containers often run as root.
 lab: setup
-	$(BIN)/jupyter lab notebooks/00_lifecycle.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.root_dir="$(CURDIR)" \
+	  --LabApp.default_url=/lab/tree/notebooks/00_lifecycle.ipynb
 
 # The whole suite: lessons (nbval strict), solutions (nbval lax), the package, grading and structure tests,
 # then a check that the run left the repo clean and no process running.

@@ -45,5 +45,10 @@ def test_postbuild_installs_the_package_and_limits_nbgrader() -> None:
     text = (ROOT / "binder" / "postBuild").read_text()
     assert text.startswith("#!/") and "set -e" in text
     assert "pip install" in text and "--no-deps" in text
-    assert "@jupyter/nbgrader:formgrader" in text and "@jupyter/nbgrader:create-assignment" in text
-    assert "DO_NOT_TRACK" in text
+    assert "DO_NOT_TRACK" in text and "bash binder/configure-jupyter.sh" in text
+    jupyter = (ROOT / "binder" / "configure-jupyter.sh").read_text()
+    assert "set -e" in jupyter
+    assert 'disable --level=sys_prefix "@jupyter/nbgrader:formgrader"' in jupyter
+    assert 'disable --level=sys_prefix "@jupyter/nbgrader:create-assignment"' in jupyter
+    assert 'enable --level=sys_prefix "@jupyter/nbgrader:validate-assignment"' in jupyter
+    assert "bash binder/configure-jupyter.sh" in (ROOT / "Makefile").read_text()
