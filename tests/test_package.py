@@ -34,6 +34,15 @@ def test_workspace_is_emptied_and_sandboxed(own_workspace: Path) -> None:
     assert os.environ["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
 
 
+def test_workspace_cuts_off_the_outer_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"CI": "true", "MAKELEVEL": "2", "FORCE_COLOR": "1", "COLUMNS": "300"}.items():
+        monkeypatch.setenv(name, value)
+    workspace("99_test")
+    for name in ("CI", "MAKELEVEL", "FORCE_COLOR", "COLUMNS"):
+        assert name not in os.environ, f"{name} would change what tools print"
+    assert os.environ["NO_COLOR"] == "1"
+
+
 def test_workspace_rejects_bad_names() -> None:
     for bad in ("../escape", "", "Has Space", "/abs"):
         with pytest.raises(ValueError, match="chapter's folder name"):

@@ -65,6 +65,10 @@ def workspace(chapter: str) -> Path:
         os.environ.pop(forcing, None)
     os.environ["NO_COLOR"] = "1"
     os.environ["TERM"] = "dumb"
+    # Tools behave differently inside CI or a make run (pytest stops truncating on CI, make
+    # prints "make[2]:"): a notebook's output must not depend on where it was started from.
+    for outer in ("CI", "BUILD_NUMBER", "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "COLUMNS", "LINES"):
+        os.environ.pop(outer, None)
     env_bin = str(Path(sys.executable).parent)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != env_bin:
         os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
