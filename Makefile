@@ -51,7 +51,7 @@ test-solutions: setup
 	$(PYTEST) -n $(WORKERS) --dist loadscope --nbval-lax --nbval-current-env --nbval-cell-timeout 120 solutions/
 
 test-package: setup
-	$(PYTEST) -n $(WORKERS) --dist load tests/
+	$(PYTEST) -n $(WORKERS) --dist load --maxschedchunk 1 tests/
 
 check-clean: setup
 	$(BIN)/python tests/check_clean.py
