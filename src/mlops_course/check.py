@@ -30,7 +30,7 @@ class TaskResult:
     message: str
 
 
-def _error(cell: nbformat.NotebookNode, stderr_fails: bool = False) -> str | None:
+def first_error(cell: nbformat.NotebookNode, stderr_fails: bool = False) -> str | None:
     """``'Name: value'`` of the first error a cell raised, or None. With ``stderr_fails``,
     output on stderr counts too (as nbgrader counts it in a test cell)."""
     outputs = cell.get("outputs", [])
@@ -58,7 +58,7 @@ def results(nb: nbformat.NotebookNode) -> tuple[list[TaskResult], list[str]]:
             continue
         meta = cell.metadata.get("nbgrader", {})
         is_test = bool(meta.get("grade") and not meta.get("solution"))
-        error = _error(cell, stderr_fails=is_test)
+        error = first_error(cell, stderr_fails=is_test)
         if is_test:
             tasks.append(TaskResult(meta.get("grade_id", f"cell {number}"),
                                     float(meta.get("points", 0)), error is None, error or ""))

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from mlops_course.check import GRADING_ENV, _error
+from mlops_course.check import GRADING_ENV, first_error
 from mlops_course.nbgrader_course import Course, generate_assignment, make_course
 
 
@@ -102,7 +102,7 @@ def _failures(autograded: Path) -> list[str]:
     notes = []
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        message = _error(cell, stderr_fails=True) if cell.cell_type == "code" else None
+        message = first_error(cell, stderr_fails=True) if cell.cell_type == "code" else None
         if message and meta.get("grade"):
             notes.append(f"{meta.get('grade_id')} failed: {message.splitlines()[0][:160]}")
     return notes
