@@ -85,3 +85,8 @@ def show_path(path: str | os.PathLike[str]) -> str:
             continue
         return (Path(prefix) / relative).as_posix() if prefix else relative.as_posix()
     return resolved.name
+
+
+def workspace_path(chapter: str) -> Path:
+    """Where ``workspace(chapter)`` puts its files, without emptying it (for tests and graders)."""
+    return workspace_root() / chapter
