@@ -3,12 +3,17 @@
 A fixture is ``tests/fixtures/<lab>/<name>.json``::
 
     {"description": "what the learner got wrong (or did differently)",
-     "expected_score": 7,
+     "fails": ["<grade_id of each test cell that must give 0 points>", ...],
      "answers": {"<grade_id of a solution cell>": "<the code the learner wrote>", ...}}
 
-``wrong_*.json`` are plausible mistakes and must score below full marks;
-``alt_*.json`` are correct answers written differently from the reference and must score full marks.
-Solution cells not named in ``answers`` keep the released stub (``raise NotImplementedError()``).
+- ``alt_*.json``: correct answers built differently from the reference; ``fails`` is empty.
+- ``wrong_*.json``: a plausible mistake (a mutant of the reference that breaks one clause of a
+  task statement); ``fails`` names exactly the tests that must catch it.
+- ``game_*.json``: an attempt to game the tests (a rebound helper, an always-equal object, a
+  patched library); ``fails`` names the tests it targets, which must give it 0.
+Solution cells not named in ``answers`` keep the reference answer (so a fixture changes only
+what it is about), unless ``"stubs": true`` keeps the released stubs instead.
+``CLAUSES.md`` beside the fixtures maps each clause of each task statement to its test and mutant.
 """
 from __future__ import annotations
 
@@ -27,8 +32,9 @@ class Fixture:
     lab: str
     name: str
     description: str
-    expected_score: float
+    fails: list[str]
     answers: dict[str, str]
+    stubs: bool = False
 
 
 def labs() -> list[str]:
@@ -39,8 +45,8 @@ def fixtures(lab: str) -> list[Fixture]:
     found = []
     for path in sorted((FIXTURES / lab).glob("*.json")):
         data = json.loads(path.read_text())
-        found.append(Fixture(lab, path.stem, data["description"], float(data["expected_score"]),
-                             data["answers"]))
+        found.append(Fixture(lab, path.stem, data["description"], list(data["fails"]),
+                             data["answers"], bool(data.get("stubs", False))))
     return found
 
 
@@ -67,17 +73,30 @@ def reference_answers(lab: str) -> dict[str, str]:
     return answers
 
 
-def with_answers(lab: str, answers: dict[str, str]) -> nbformat.NotebookNode:
-    """The released lab with the given solution cells filled in."""
+def with_answers(lab: str, answers: dict[str, str], stubs: bool = False) -> nbformat.NotebookNode:
+    """The released lab with the given solution cells filled in; the others keep the reference
+    answer (or the released stub, with ``stubs``)."""
     nb = released(lab)
     unknown = set(answers) - set(solution_cell_ids(nb))
     if unknown:
         raise KeyError(f"{lab}: no solution cells called {sorted(unknown)}")
+    filled = answers if stubs else {**reference_answers(lab), **answers}
     for cell in nb.cells:
         cell_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell_id in answers:
-            cell.source = answers[cell_id]
+        if cell_id in filled:
+            cell.source = filled[cell_id]
     return nb
+
+
+def test_points(lab: str) -> dict[str, float]:
+    """Each test cell's grade_id and points."""
+    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
+            for c in solution(lab).cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def expected_score(fixture: Fixture) -> float:
+    points = test_points(fixture.lab)
+    return sum(p for tid, p in points.items() if tid not in fixture.fails)
 
 
 def max_score(lab: str) -> float:

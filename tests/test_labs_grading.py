@@ -1,32 +1,44 @@
 """Every lab, graded for real by nbgrader autograde through ``mlops-course grade``:
-the solution scores full marks, the released lab scores 0, each wrong fixture loses
-points (exactly its expected score) and each alternative correct answer scores full marks.
+the solution scores full marks, the released lab scores 0, and each fixture loses exactly the
+points of the tests its ``fails`` names (``tests/submissions.py`` has the format).
 
 One test per lab grades that lab's whole batch, so xdist spreads the labs over its workers."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from mlops_course.grade import grade
-from submissions import fixtures, labs, max_score, released, solution, write_submission, with_answers
+from submissions import (FIXTURES, expected_score, fixtures, labs, max_score, released, solution,
+                         test_points, with_answers, write_submission)
 
 ROOT = Path(__file__).resolve().parents[1]
 LABS = labs()
+KINDS = {"alt_": 3, "wrong_": 8, "game_": 2}  # COURSE_GUIDE: at least 3 correct, 8 wrong, 2 gaming
 
 
-def test_every_lab_has_the_required_fixtures() -> None:
-    assert LABS, "no labs found in solutions/"
-    for lab in LABS:
-        names = [f.name for f in fixtures(lab)]
-        assert sum(n.startswith("wrong_") for n in names) >= 2, f"{lab}: needs 2+ wrong_*.json fixtures"
-        assert any(n.startswith("alt_") for n in names), f"{lab}: needs an alt_*.json fixture"
-        for fixture in fixtures(lab):
-            if fixture.name.startswith("wrong_"):
-                assert fixture.expected_score < max_score(lab), f"{fixture.name}: a wrong answer must lose points"
-            if fixture.name.startswith("alt_"):
-                assert fixture.expected_score == max_score(lab), f"{fixture.name}: an alternative answer gets full marks"
+@pytest.mark.parametrize("lab", LABS)
+def test_lab_has_the_required_fixtures_and_clause_map(lab: str) -> None:
+    found = fixtures(lab)
+    names = [f.name for f in found]
+    for prefix, least in KINDS.items():
+        have = sum(n.startswith(prefix) for n in names)
+        assert have >= least, f"{lab}: {have} {prefix}*.json fixtures, COURSE_GUIDE asks for {least}"
+    points = test_points(lab)
+    clauses = FIXTURES / lab / "CLAUSES.md"
+    assert clauses.is_file(), f"{lab}: no CLAUSES.md (the map from each statement clause to its test)"
+    text = clauses.read_text()
+    for fixture in found:
+        assert set(fixture.fails) <= set(points), f"{fixture.name}: fails names unknown tests {fixture.fails}"
+        if fixture.name.startswith("alt_"):
+            assert not fixture.fails, f"{fixture.name}: a correct answer fails nothing"
+        else:
+            assert fixture.fails, f"{fixture.name}: a wrong or gaming answer must fail a test"
+            assert fixture.name in text, f"{lab}: CLAUSES.md does not name the mutant {fixture.name}"
+    for test_id in points:
+        assert re.search(rf"\b{re.escape(test_id)}\b", text), f"{lab}: CLAUSES.md does not map any clause to {test_id}"
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -35,12 +47,12 @@ def test_lab_grades_as_expected(lab: str, tmp_path: Path) -> None:
     write_submission(folder, "reference_solution", lab, solution(lab))
     write_submission(folder, "released_unchanged", lab, released(lab))
     for fixture in fixtures(lab):
-        write_submission(folder, fixture.name, lab, with_answers(lab, fixture.answers))
+        write_submission(folder, fixture.name, lab, with_answers(lab, fixture.answers, fixture.stubs))
     rows = {row.student: row for row in grade(lab, folder, tmp_path / "grades", ROOT, cell_timeout=60,
                                               progress=lambda _: None)}
     full = max_score(lab)
     assert full >= 10, f"{lab}: a lab is worth at least 10 points"
-    assert len(rows["reference_solution"].tests) >= 4, f"{lab}: a lab has at least 4 graded tests"
+    assert len(test_points(lab)) >= 4, f"{lab}: a lab has at least 4 graded tests"
 
     problems = []
     if rows["reference_solution"].score != full:
@@ -49,7 +61,8 @@ def test_lab_grades_as_expected(lab: str, tmp_path: Path) -> None:
         problems.append(f"released lab scored {rows['released_unchanged'].score}, not 0: {rows['released_unchanged'].notes}")
     for fixture in fixtures(lab):
         row = rows[fixture.name]
-        if row.score != fixture.expected_score:
-            problems.append(f"{fixture.name} ({fixture.description}) scored {row.score}, "
-                            f"expected {fixture.expected_score}: {row.notes}")
+        zeroed = sorted(tid for tid in test_points(lab) if row.tests.get(tid, 0) == 0)
+        if zeroed != sorted(fixture.fails) or row.score != expected_score(fixture):
+            problems.append(f"{fixture.name} ({fixture.description}) failed {zeroed}, expected {sorted(fixture.fails)} "
+                            f"(score {row.score}): {row.notes}")
     assert not problems, f"{lab}:\n" + "\n".join(problems)
