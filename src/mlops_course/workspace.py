@@ -1,11 +1,14 @@
 """The sandbox: every notebook writes only under ``workspace/<chapter>/``."""
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
 import re
 import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from mlops_course.privacy import disable_telemetry
 
@@ -55,6 +58,7 @@ def workspace(chapter: str) -> Path:
             shutil.rmtree(path)
         path.mkdir(parents=True)
     disable_telemetry()
+    mlflow_messages_to_stdout()
     os.environ["HOME"] = str(home)
     os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
     os.environ["DVC_SITE_CACHE_DIR"] = str(home / ".cache" / "dvc")
@@ -73,6 +77,61 @@ def workspace(chapter: str) -> Path:
     if os.environ.get("PATH", "").split(os.pathsep)[0] != env_bin:
         os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
     return folder
+
+
+_MLFLOW_LOGGING = "mlflow.utils.logging_utils"
+
+
+def _eprint_to_stdout(logging_utils: ModuleType) -> None:
+    """Replace MLflow's ``eprint`` (in its module and wherever it was imported) with one that
+    prints to stdout, and still honours ``mlflow.utils.logging_utils.disable_logging()``."""
+    original = logging_utils.eprint
+    if getattr(original, "_to_stdout", False):
+        return
+    stream = logging_utils.MLFLOW_LOGGING_STREAM
+
+    def eprint(*args: object, **kwargs: object) -> None:
+        kwargs.pop("file", None)
+        if stream.enabled:
+            print(*args, **kwargs)  # type: ignore[call-overload]
+
+    eprint._to_stdout = True  # type: ignore[attr-defined]
+    for name, module in list(sys.modules.items()):
+        if name.startswith("mlflow") and getattr(module, "eprint", None) is original:
+            module.eprint = eprint  # type: ignore[attr-defined]
+
+
+class _AfterMlflowLogging(importlib.abc.MetaPathFinder):
+    """Runs ``_eprint_to_stdout`` as soon as MLflow's logging module is imported."""
+
+    def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
+        if fullname != _MLFLOW_LOGGING:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            execute(module)
+            _eprint_to_stdout(module)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def mlflow_messages_to_stdout() -> None:
+    """MLflow's registry prints plain progress messages ("Successfully registered model 'x'.",
+    "Created version '1' of model 'x'.") with ``mlflow.utils.logging_utils.eprint``, which always
+    writes to stderr: ``MLFLOW_LOGGING_LEVEL`` does not reach it, and JupyterLab draws stderr in
+    red, as if it were an error (and nbgrader zeroes a test cell that writes to stderr). Send these
+    messages to stdout. MLflow's warnings and errors come from its loggers and stay on stderr.
+    Works whether MLflow is imported before or after ``workspace()``."""
+    loaded = sys.modules.get(_MLFLOW_LOGGING)
+    if loaded is not None:
+        _eprint_to_stdout(loaded)
+    elif not any(isinstance(finder, _AfterMlflowLogging) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AfterMlflowLogging())
 
 
 def show_path(path: str | os.PathLike[str]) -> str:
