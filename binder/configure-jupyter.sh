@@ -1,13 +1,57 @@
 #!/usr/bin/env bash
-# Jupyter set up for learners, used by binder/postBuild and by `make setup`:
-# nbgrader's assignment list and Validate button on, the instructor's tools off,
-# and JupyterLab's news and update checks off. Run with the environment's bin/ first on PATH.
+# Jupyter set up for learners, used by binder/postBuild and by `make setup`. It configures the
+# environment of the `python` first on PATH (or of $PYTHON). It writes the same files as
+#   jupyter labextension disable --level=sys_prefix <plugin>
+#   jupyter server extension disable --sys-prefix <extension>
+# would, in well under a second (those commands take about 4 s each).
+#
+# - nbgrader: learners keep the Validate button (a lab's visible tests, run in a fresh kernel).
+#   The instructor's tools (formgrader, create-assignment, course list) are off, and so is the
+#   Assignment List: it needs an exchange directory shared with an instructor (nbgrader's
+#   default is /srv/nbgrader/exchange), which a learner on a laptop or on Binder does not have,
+#   so it could only show "Error fetching courses!". An instructor who runs the course on a
+#   JupyterHub with an nbgrader exchange turns it back on with
+#     jupyter labextension enable --level=sys_prefix @jupyter/nbgrader:assignment-list
+#     jupyter server extension enable --sys-prefix nbgrader.server_extensions.assignment_list
+#   and sets c.Exchange.root and c.CourseDirectory.course_id in nbgrader_config.py.
+# - jupyterlab-plotly: plotly comes in only as a dependency of evidently; no notebook draws with
+#   it, and its extension warns of a version conflict at every page load.
+# - JupyterLab's news and update checks (announcements) are off: the course runs offline.
 set -euo pipefail
-jupyter labextension disable --level=sys_prefix "@jupyter/nbgrader:formgrader"
-jupyter labextension disable --level=sys_prefix "@jupyter/nbgrader:create-assignment"
-jupyter labextension disable --level=sys_prefix "@jupyter/nbgrader:course-list"
-jupyter labextension enable --level=sys_prefix "@jupyter/nbgrader:assignment-list"
-jupyter labextension enable --level=sys_prefix "@jupyter/nbgrader:validate-assignment"
-jupyter server extension disable --sys-prefix nbgrader.server_extensions.formgrader
-jupyter server extension disable --sys-prefix nbgrader.server_extensions.course_list
-jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements"
+"${PYTHON:-python}" - <<'PY'
+import json
+import sys
+from pathlib import Path
+
+etc = Path(sys.prefix) / "etc" / "jupyter"
+LAB_PLUGINS_OFF = [
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:course-list",
+    "@jupyter/nbgrader:assignment-list",
+    "jupyterlab-plotly",
+    "@jupyterlab/apputils-extension:announcements",
+]
+LAB_PLUGINS_ON = ["@jupyter/nbgrader:validate-assignment"]
+SERVER_EXTENSIONS_OFF = [
+    "nbgrader.server_extensions.formgrader",
+    "nbgrader.server_extensions.course_list",
+    "nbgrader.server_extensions.assignment_list",
+]
+
+page_config = etc / "labconfig" / "page_config.json"
+page_config.parent.mkdir(parents=True, exist_ok=True)
+config = json.loads(page_config.read_text()) if page_config.is_file() else {}
+disabled = config.setdefault("disabledExtensions", {})
+disabled.update({plugin: True for plugin in LAB_PLUGINS_OFF})
+for plugin in LAB_PLUGINS_ON:
+    disabled.pop(plugin, None)
+page_config.write_text(json.dumps(config, indent=2) + "\n")
+
+server_d = etc / "jupyter_server_config.d"
+server_d.mkdir(parents=True, exist_ok=True)
+for extension in SERVER_EXTENSIONS_OFF:
+    setting = {"ServerApp": {"jpserver_extensions": {extension: False}}}
+    (server_d / f"{extension}.json").write_text(json.dumps(setting, indent=2) + "\n")
+print(f"Configured Jupyter for learners in {etc}")
+PY

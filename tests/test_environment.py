@@ -1,28 +1,54 @@
-"""environment.yml, binder/environment.yml and requirements.lock agree, and Binder is set up."""
+"""One environment everywhere: requirements.lock is what `make setup`, Binder and CI install;
+environment.yml lists its direct pins; the installed Jupyter is the one learners should see."""
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import sys
 from pathlib import Path
 
+import pytest
+
+from mlops_course.privacy import TELEMETRY_OFF
+
 ROOT = Path(__file__).resolve().parents[1]
+BINDER = ROOT / "binder"
 PIN = re.compile(r"^\s+- ([A-Za-z0-9_.-]+)==([^\s#]+)")
+REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)==([0-9][0-9A-Za-z.+!-]*)$")
 
 
 def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _lock() -> dict[str, str]:
-    pins = {}
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, version = line.split("==")
-            pins[_norm(name)] = version.strip()
+def _requirements(path: Path) -> dict[str, str]:
+    """The exact pins a pip requirements file installs, following ``-r`` includes as pip does
+    (relative to the including file). Anything but ``name==version`` fails: no ranges, no URLs."""
+    pins: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(("-r ", "--requirement ")):
+            included = (path.parent / line.split(maxsplit=1)[1]).resolve()
+            for name, version in _requirements(included).items():
+                assert pins.setdefault(name, version) == version, f"{name} pinned twice"
+            continue
+        match = REQUIREMENT.match(line)
+        assert match, f"{path.relative_to(ROOT)}: {line!r} is not an exact pin (name==version)"
+        name = _norm(match.group(1))
+        assert name not in pins, f"{path.relative_to(ROOT)}: {name} pinned twice"
+        pins[name] = match.group(2)
     return pins
 
 
-def test_binder_environment_is_the_same_file() -> None:
-    assert (ROOT / "binder" / "environment.yml").read_text() == (ROOT / "environment.yml").read_text()
+def _lock() -> dict[str, str]:
+    return _requirements(ROOT / "requirements.lock")
+
+
+def test_lock_is_fully_pinned() -> None:
+    assert len(_lock()) >= 300
 
 
 def test_every_direct_pin_is_exact_commented_and_locked() -> None:
@@ -36,19 +62,121 @@ def test_every_direct_pin_is_exact_commented_and_locked() -> None:
     assert "python=3.11" in (ROOT / "environment.yml").read_text()
 
 
-def test_lock_is_fully_pinned() -> None:
-    for name, version in _lock().items():
-        assert re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version), f"{name} is not pinned exactly"
+def test_binder_installs_exactly_the_lock_on_python_311() -> None:
+    # repo2docker reads only binder/ when it exists. An environment.yml (or Pipfile, setup.py,
+    # Dockerfile ...) there would win over requirements.txt and install something else.
+    for other in ("environment.yml", "environment.yaml", "Pipfile", "Pipfile.lock", "setup.py",
+                  "pyproject.toml", "Dockerfile", "install.R", "Project.toml"):
+        assert not (BINDER / other).exists(), f"binder/{other} would replace the lock on Binder"
+    assert (BINDER / "runtime.txt").read_text().strip() == "python-3.11"
+    assert _requirements(BINDER / "requirements.txt") == _lock()
+    assert "python_requires" not in (ROOT / "pyproject.toml").read_text()
+    assert 'requires-python = ">=3.11,<3.12"' in (ROOT / "pyproject.toml").read_text()
 
 
-def test_postbuild_installs_the_package_and_limits_nbgrader() -> None:
-    text = (ROOT / "binder" / "postBuild").read_text()
-    assert text.startswith("#!/") and "set -e" in text
-    assert "pip install" in text and "--no-deps" in text
-    assert "DO_NOT_TRACK" in text and "bash binder/configure-jupyter.sh" in text
-    jupyter = (ROOT / "binder" / "configure-jupyter.sh").read_text()
-    assert "set -e" in jupyter
-    assert 'disable --level=sys_prefix "@jupyter/nbgrader:formgrader"' in jupyter
-    assert 'disable --level=sys_prefix "@jupyter/nbgrader:create-assignment"' in jupyter
-    assert 'enable --level=sys_prefix "@jupyter/nbgrader:validate-assignment"' in jupyter
-    assert "bash binder/configure-jupyter.sh" in (ROOT / "Makefile").read_text()
+def _ci_apt_list(variable: str) -> set[str]:
+    text = (ROOT / ".ci" / "run").read_text()
+    match = re.search(rf'^{variable}="([^"]*)"', text, re.MULTILINE)
+    assert match, f".ci/run defines {variable}"
+    assert f"${variable}" in text.split("apt-get install", 1)[1].splitlines()[0]
+    return set(match.group(1).split())
+
+
+def test_binder_and_ci_install_the_same_debian_engines() -> None:
+    apt = {l.strip() for l in (BINDER / "apt.txt").read_text().splitlines() if l.strip()}
+    engines = _ci_apt_list("ENGINES")
+    assert apt == engines, "binder/apt.txt and ENGINES in .ci/run must list the same packages"
+    assert "bubblewrap" in apt  # the grading sandbox
+    assert "chromium" in _ci_apt_list("TEST_TOOLS")  # tests/test_browser.py
+
+
+def test_binder_build_and_start_scripts() -> None:
+    post_build = (BINDER / "postBuild").read_text()
+    assert post_build.startswith("#!/") and "set -euo pipefail" in post_build
+    assert "pip install --no-deps -e ." in post_build
+    assert '--name python3 --display-name "Python 3"' in post_build
+    assert "bash binder/configure-jupyter.sh" in post_build
+    start = (BINDER / "start").read_text()
+    assert start.startswith("#!/") and start.rstrip().endswith('exec "$@"')
+    exported = dict(re.findall(r"([A-Z_]+)=(\S+)", start))
+    for variable, value in TELEMETRY_OFF.items():
+        assert exported.get(variable) == value, f"binder/start: export {variable}={value}"
+    for script in ("postBuild", "start", "configure-jupyter.sh"):
+        assert (BINDER / script).stat().st_mode & 0o111, f"binder/{script} must be executable"
+
+
+def test_setup_installs_the_lock_with_pinned_uv_or_pip() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "uv" in _lock()
+    assert "UV_VERSION := $(shell sed -n 's/^uv==//p' requirements.lock)" in makefile
+    assert "uv pip install --quiet --python $(BIN)/python --no-deps -r requirements.lock" in makefile
+    assert "pip install --quiet --no-deps -r requirements.lock" in makefile  # the path without uv
+    assert '--name python3 --display-name "Python 3"' in makefile
+    assert "bash binder/configure-jupyter.sh" in makefile
+    # Every solution already runs through real nbgrader in tests/test_labs_grading.py: no second run.
+    test_all = re.search(r"^test-all:(.*)$", makefile, re.MULTILINE).group(1)
+    assert "test-solutions" not in test_all and "test-package" in test_all
+    assert re.search(r"^test-package:.*\n\t.*-n \$\(WORKERS\).* tests/$", makefile, re.MULTILINE)
+
+
+def _kernelspecs() -> set[tuple[str, str]]:
+    found = set()
+    for notebook in [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("labs/*/*.ipynb"),
+                     *ROOT.glob("solutions/*/*.ipynb")]:
+        spec = json.loads(notebook.read_text())["metadata"].get("kernelspec", {})
+        found.add((spec.get("name"), spec.get("display_name")))
+    return found
+
+
+def test_installed_kernel_is_the_one_the_notebooks_name() -> None:
+    """A notebook whose kernelspec differs from the installed one is marked modified on open."""
+    assert _kernelspecs() == {("python3", "Python 3")}
+    kernel = Path(sys.prefix) / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
+    if not (Path(sys.prefix) / ".installed").exists():
+        pytest.skip("not the environment `make setup` built")
+    assert json.loads(kernel.read_text())["display_name"] == "Python 3"
+
+
+def test_installed_jupyter_is_configured_for_learners() -> None:
+    etc = Path(sys.prefix) / "etc" / "jupyter"
+    if not (Path(sys.prefix) / ".installed").exists():
+        pytest.skip("not the environment `make setup` built")
+    disabled = json.loads((etc / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
+    for plugin in ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                   "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:assignment-list",
+                   "jupyterlab-plotly", "@jupyterlab/apputils-extension:announcements"):
+        assert disabled.get(plugin) is True, f"{plugin} should be off"
+    assert not disabled.get("@jupyter/nbgrader:validate-assignment"), "learners keep Validate"
+    for extension in ("formgrader", "course_list", "assignment_list"):
+        name = f"nbgrader.server_extensions.{extension}"
+        setting = json.loads((etc / "jupyter_server_config.d" / f"{name}.json").read_text())
+        assert setting["ServerApp"]["jpserver_extensions"][name] is False
+
+
+def test_nothing_imports_plotly() -> None:
+    """configure-jupyter.sh switches jupyterlab-plotly off: only evidently pulls plotly in."""
+    for path in [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("solutions/*/*.ipynb"),
+                 *ROOT.glob("src/mlops_course/*.py")]:
+        text = path.read_text()
+        assert not re.search(r"(import|from) plotly", text), f"{path.relative_to(ROOT)} uses plotly"
+
+
+def test_configure_jupyter_runs_in_a_throwaway_prefix(tmp_path: Path) -> None:
+    """The script writes only into the environment it is given, and twice gives the same result."""
+    import subprocess
+
+    prefix = tmp_path / "prefix"
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -c "
+                    f"'import sys; sys.prefix = {json.dumps(str(prefix))}; exec(sys.stdin.read())'\n")
+    fake.chmod(0o755)
+    for _ in range(2):
+        subprocess.run(["bash", str(BINDER / "configure-jupyter.sh")], check=True, cwd=ROOT,
+                       env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)}, capture_output=True)
+    page = json.loads((prefix / "etc/jupyter/labconfig/page_config.json").read_text())
+    assert page["disabledExtensions"]["@jupyter/nbgrader:assignment-list"] is True
+    assert sorted(p.name for p in (prefix / "etc/jupyter/jupyter_server_config.d").iterdir()) == [
+        "nbgrader.server_extensions.assignment_list.json",
+        "nbgrader.server_extensions.course_list.json",
+        "nbgrader.server_extensions.formgrader.json",
+    ]
