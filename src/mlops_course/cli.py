@@ -8,6 +8,16 @@ from pathlib import Path
 from mlops_course.workspace import repo_root
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes I/N, such as 1/4, not {text!r}") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"--shard {text}: I must be between 1 and N")
+    return index, count
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops-course", description="Hands-On MLOps course tools.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -16,12 +26,19 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("notebook", type=Path, help="such as labs/lab00_lifecycle/lab00_lifecycle.ipynb")
     check.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
 
-    grade = commands.add_parser("grade", help="batch-grade submissions with nbgrader (instructors)")
-    grade.add_argument("lab", help="the lab's name, such as lab00_lifecycle")
-    grade.add_argument("submissions", type=Path, help="folder with <student>/<lab>.ipynb or <student>.ipynb")
+    grade = commands.add_parser("grade", help="batch-grade submissions with nbgrader, each in a sandbox (instructors)")
+    grade.add_argument("lab", nargs="?", help="the lab's name, such as lab00_lifecycle")
+    grade.add_argument("submissions", type=Path, nargs="?",
+                       help="folder with <student>/<lab>.ipynb or <student>.ipynb")
     grade.add_argument("--out", type=Path, default=Path("grading"), help="where grades.csv and feedback go")
     grade.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
     grade.add_argument("--student-timeout", type=int, default=600, help="seconds per student (default 600)")
+    grade.add_argument("--memory-mib", type=int, default=2048, help="memory cap per submission (default 2048)")
+    grade.add_argument("--workers", type=int, default=None, help="submissions graded at once (default: the cores)")
+    grade.add_argument("--shard", type=_shard, default=None, metavar="I/N",
+                       help="grade only the I-th of N slices of the class (1-based), for a cluster")
+    grade.add_argument("--merge", type=Path, nargs="+", default=None, metavar="SHARD_OUT",
+                       help="join the grades.csv and feedback of shards' --out folders into --out")
 
     build = commands.add_parser("build-labs", help="regenerate labs/ from solutions/ and refresh navigation")
     build.add_argument("--into", type=Path, default=None, help="write the labs here instead of labs/")
@@ -46,9 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         from mlops_course.check import check
         return check(args.notebook, cell_timeout=args.cell_timeout)
     if args.command == "grade":
-        from mlops_course.grade import grade
+        from mlops_course.grade import grade, merge
         try:
-            grade(args.lab, args.submissions, args.out.resolve(), root, args.cell_timeout, args.student_timeout)
+            if args.merge:
+                merge([folder.resolve() for folder in args.merge], args.out.resolve())
+                return 0
+            if not args.lab or not args.submissions:
+                raise ValueError("give the lab and the submissions folder (or --merge SHARD_OUT ... --out OUT)")
+            grade(args.lab, args.submissions.resolve(), args.out.resolve(), root, args.cell_timeout,
+                  args.student_timeout, workers=args.workers, memory_mib=args.memory_mib, shard=args.shard)
         except ValueError as error:
             print(f"mlops-course grade: {error}", file=sys.stderr)
             return 2

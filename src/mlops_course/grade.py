@@ -1,17 +1,23 @@
 """``mlops-course grade``: batch-grade a class's submissions with nbgrader autograde.
 
-Each submission is graded on its own, in its own workspace, with the hidden tests restored
-from ``solutions/``. A submission that raises, loops forever, edited or deleted test cells,
-or is not valid notebook JSON still gets a row in ``grades.csv`` with a score and a reason,
-and never stops the batch.
+Each submission is graded in a sandbox of its own (``grading/sandbox.py``): a throwaway copy of
+the nbgrader course made from one pristine copy per batch, so no submission reaches another's
+files or gradebook; a memory cap and a time cap (``grading/guard.py``); and every process it
+started stopped afterwards. The test cells run apart from the student's code
+(``grading/executor.py``). A submission that raises, loops forever, floods memory, kills its
+kernel, edits or deletes test cells, or is not valid notebook JSON still gets a row in
+``grades.csv`` with a score and the reason, and never stops the batch. ``--workers`` grades
+several submissions at once; ``--shard`` and ``--merge`` split a class across machines.
 """
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
-import subprocess
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +25,11 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
 from mlops_course.check import GRADING_ENV, first_error
-from mlops_course.nbgrader_course import Course, generate_assignment, make_course
+from mlops_course.grading.executor import KERNEL_DIED, STUDENT_CWD_ENV, STUDENT_RUNTIME_ENV, is_test_cell
+from mlops_course.grading.guard import Outcome, run_guarded
+from mlops_course.grading.sandbox import SubmissionFolders, inner_prefix, isolation, outer_prefix
+from mlops_course.grading.view import SANDBOX_ENV
+from mlops_course.nbgrader_course import Course, clone_course, generate_assignment, make_course
 
 
 @dataclass
@@ -95,14 +105,25 @@ def repair(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> 
 
 
 def _failures(autograded: Path) -> list[str]:
-    """Why test cells failed, from the autograded notebook's error outputs."""
+    """Why test cells failed, and where the student's kernel died or timed out, from the
+    autograded notebook's error outputs."""
     if not autograded.exists():
         return []
     nb = nbformat.read(autograded, as_version=4)
     notes = []
     for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
         meta = cell.metadata.get("nbgrader", {})
-        message = first_error(cell, stderr_fails=True) if cell.cell_type == "code" else None
+        if not is_test_cell(cell):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error" and output.get("ename") == KERNEL_DIED \
+                        and not str(output.get("evalue", "")).startswith("not run"):
+                    notes.append(str(output.get("evalue")))
+                elif output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError":
+                    notes.append(f"cell {meta.get('grade_id', '?')} ran longer than the cell time limit and was stopped")
+            continue
+        message = first_error(cell, stderr_fails=True)
         if message and meta.get("grade"):
             notes.append(f"{meta.get('grade_id')} failed: {message.splitlines()[0][:160]}")
     return notes
@@ -134,7 +155,10 @@ def hide_hidden_tests(autograded: Path) -> None:
 
 
 def _scores(course: Course, student: str) -> tuple[float, dict[str, float]] | None:
-    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gradebook:
+    database = course.root / "gradebook.db"
+    if not database.exists():
+        return None
+    with Gradebook(f"sqlite:///{database}") as gradebook:
         try:
             submission = gradebook.find_submission(course.assignment, student)
         except MissingEntry:
@@ -143,101 +167,232 @@ def _scores(course: Course, student: str) -> tuple[float, dict[str, float]] | No
         return float(submission.score), tests
 
 
-def grade_one(course: Course, sub: Submission, release: nbformat.NotebookNode, max_score: float,
-              workspaces: Path, cell_timeout: int, student_timeout: int) -> GradeRow:
-    """Autograde one submission; every failure becomes a note, never an exception."""
-    row = GradeRow(sub.student, 0.0, max_score)
+@dataclass
+class Batch:
+    """What every submission of one grading run shares: the pristine course and the limits."""
+
+    lab: str
+    pristine: Course
+    release: nbformat.NotebookNode
+    max_score: float
+    scratch: Path
+    out: Path
+    repo: Path
+    hide: list[Path]
+    cell_timeout: int = 60
+    student_timeout: int = 600
+    memory_mib: int = 2048
+
+
+def _read_submission(sub: Submission, batch: Batch, row: GradeRow) -> nbformat.NotebookNode | None:
     try:
         submitted = nbformat.read(sub.notebook, as_version=4)
         nbformat.validate(submitted)
     except FileNotFoundError:
-        row.notes.append(f"no notebook found (expected {course.assignment}.ipynb)")
-        return row
+        row.notes.append(f"no notebook found (expected {batch.lab}.ipynb)")
+        return None
     except Exception as error:  # broken JSON, wrong schema: the file cannot be graded
         row.notes.append(f"not a valid notebook ({error.__class__.__name__}); score 0, ask for a resubmission")
-        return row
-    row.notes += repair(submitted, release)
+        return None
+    return submitted
+
+
+def _place(sub: Submission, submitted: nbformat.NotebookNode, course: Course, folders: SubmissionFolders) -> None:
+    """The submission into the course copy, and the student's extra files beside their kernel."""
     target = course.root / "submitted" / sub.student / course.assignment
-    if target.exists():
-        shutil.rmtree(target)
     shutil.copytree(course.release_folder, target)
+    shutil.copytree(course.release_folder, folders.notebook, dirs_exist_ok=True)
     if sub.folder is not None:
         for extra in sub.folder.iterdir():
-            if extra.is_file() and extra.suffix != ".ipynb":
+            if extra.is_file() and extra.suffix != ".ipynb" and not extra.is_symlink():
                 shutil.copy2(extra, target / extra.name)
+                shutil.copy2(extra, folders.notebook / extra.name)
     nbformat.write(submitted, target / f"{course.assignment}.ipynb")
+    (folders.notebook / f"{course.assignment}.ipynb").unlink(missing_ok=True)
 
-    env = {**GRADING_ENV, "MLOPS_COURSE_WORKSPACE": str(workspaces / sub.student)}
-    try:
-        done = course.run("autograde", course.assignment, "--student", sub.student, "--force",
-                          f"--Execute.timeout={cell_timeout}", env=env, timeout=student_timeout,
-                          check=False)
-    except subprocess.TimeoutExpired:
-        row.notes.append(f"grading took longer than {student_timeout} s and was stopped; score 0")
+
+def _environment(folders: SubmissionFolders, batch: Batch) -> dict[str, str]:
+    env = {**GRADING_ENV,
+           "MLOPS_COURSE_WORKSPACE": str(folders.workspace),
+           "MLOPS_COURSE_GRADER_DIR": str(folders.grader),
+           "MLOPS_COURSE_ROOT": str(batch.repo),
+           SANDBOX_ENV: json.dumps(inner_prefix(folders, batch.repo, batch.hide)),
+           STUDENT_CWD_ENV: str(folders.notebook),
+           STUDENT_RUNTIME_ENV: str(folders.student_runtime),
+           "JUPYTER_RUNTIME_DIR": str(folders.runtime),
+           "HOME": str(folders.home),
+           "TMPDIR": "/tmp"}
+    return env
+
+
+def _outcome_notes(outcome: Outcome, batch: Batch) -> list[str]:
+    notes = []
+    if outcome.over_memory:
+        notes.append(f"over the memory cap ({batch.memory_mib} MiB): its largest process (the kernel) was stopped")
+    if outcome.timed_out:
+        notes.append(f"grading took longer than {batch.student_timeout} s and was stopped; score 0")
+    if "Timeout waiting for execute reply" in outcome.stdout + outcome.stderr:
+        notes.append(f"a cell ran longer than {batch.cell_timeout} s and was stopped (infinite loop?)")
+    return notes
+
+
+def _nbgrader_error(outcome: Outcome) -> str:
+    """The most telling line of a failed nbgrader run."""
+    lines = (outcome.stdout + outcome.stderr).strip().splitlines()
+    errors = [line.strip() for line in lines if "Error" in line and "AutogradeApp" not in line]
+    return (errors[-1] if errors else " | ".join(lines[-2:]) or f"exit code {outcome.returncode}")[:240]
+
+
+def grade_one(sub: Submission, batch: Batch) -> GradeRow:
+    """Autograde one submission in its own sandbox; every failure becomes a note, never an exception."""
+    row = GradeRow(sub.student, 0.0, batch.max_score)
+    submitted = _read_submission(sub, batch, row)
+    if submitted is None:
         return row
-    if "Timeout waiting for execute reply" in done.stdout + done.stderr:
-        row.notes.append(f"a cell ran longer than {cell_timeout} s and was stopped (infinite loop?)")
-    scores = _scores(course, sub.student)
+    row.notes += repair(submitted, batch.release)
+    folders = SubmissionFolders(batch.scratch / "students" / sub.student)
+    if folders.root.exists():
+        shutil.rmtree(folders.root)
+    course = clone_course(batch.pristine, folders.course, batch.cell_timeout)
+    folders.make()
+    _place(sub, submitted, course, folders)
+
+    prefix = outer_prefix(folders, batch.repo, batch.hide)
+    env = course.environment(_environment(folders, batch))
+    outcome = run_guarded([*prefix, *course.command("autograde", course.assignment, "--student", sub.student,
+                                                     "--force", f"--Execute.timeout={batch.cell_timeout}")],
+                          cwd=course.root, env=env, timeout=batch.student_timeout, memory_mib=batch.memory_mib)
+    row.notes += _outcome_notes(outcome, batch)
+    autograded = course.root / "autograded" / sub.student / course.assignment / f"{course.assignment}.ipynb"
+    scores = _scores(course, sub.student) if autograded.exists() and not outcome.timed_out else None
     if scores is None:
-        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-        row.notes.append("nbgrader could not grade it: " + " | ".join(tail))
+        if not outcome.timed_out:
+            row.notes.append("nbgrader could not grade it: " + _nbgrader_error(outcome))
         return row
     row.score, row.tests = scores
-    autograded = course.root / "autograded" / sub.student / course.assignment / f"{course.assignment}.ipynb"
     row.notes += _failures(autograded)
     hide_hidden_tests(autograded)
+    feedback = _feedback(course, sub.student, batch.out, [*prefix], env)
+    if feedback is not None:
+        row.notes.append(feedback)
     return row
 
 
-def _feedback(course: Course, student: str, out: Path) -> Path | None:
-    done = course.run("generate_feedback", course.assignment, "--student", student, "--force",
-                      check=False, timeout=120)
+def _feedback(course: Course, student: str, out: Path, prefix: list[str], env: dict[str, str]) -> str | None:
+    """Write the student's HTML feedback to ``out``; a note when it could not be generated."""
+    done = run_guarded([*prefix, *course.command("generate_feedback", course.assignment, "--student", student,
+                                                 "--force")], cwd=course.root, env=env, timeout=120, memory_mib=2048)
     html = course.root / "feedback" / student / course.assignment / f"{course.assignment}.html"
     if done.returncode != 0 or not html.exists():
-        return None
+        last = (done.stdout + done.stderr).strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        return f"feedback could not be generated (nbgrader generate_feedback: {last[0][:160]})"
     target = out / "feedback" / student / f"{course.assignment}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(html, target)
-    return target
+    return None
 
 
-def grade(lab: str, submissions: Path, out: Path, root: Path, cell_timeout: int = 60,
-          student_timeout: int = 600, progress: Callable[[str], None] = print) -> list[GradeRow]:
-    """Grade every submission in ``submissions`` and write ``grades.csv`` and feedback to ``out``."""
+def select_shard(students: list[Submission], shard: tuple[int, int] | None) -> list[Submission]:
+    """The ``i``-th of ``n`` slices (1-based) of the class, by position in name order."""
+    if shard is None:
+        return students
+    index, count = shard
+    return [sub for position, sub in enumerate(students) if position % count == index - 1]
+
+
+def write_csv(rows: list[GradeRow], test_ids: list[str], path: Path) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["student", "score", "max_score", *test_ids, "notes"])
+        writer.writeheader()
+        writer.writerows(row.csv_row(test_ids) for row in sorted(rows, key=lambda r: r.student))
+
+
+def prepare(lab: str, submissions: Path, out: Path, root: Path, cell_timeout: int, student_timeout: int,
+            memory_mib: int) -> Batch:
+    """Check the arguments and build the pristine course once for the batch."""
     solution = root / "solutions" / lab
     if not (solution / f"{lab}.ipynb").is_file():
         known = ", ".join(p.name for p in sorted((root / "solutions").glob("lab*")))
         raise ValueError(f"No lab called {lab!r} in solutions/. Labs are: {known}.")
     if not submissions.is_dir():
         raise ValueError(f"{submissions} is not a folder of submissions (one folder or notebook per student).")
-    students = find_submissions(submissions, lab)
-    if not students:
-        raise ValueError(f"No submissions in {submissions}: expected <student>/{lab}.ipynb or <student>.ipynb.")
     out.mkdir(parents=True, exist_ok=True)
     scratch = out / "_nbgrader"
     if scratch.exists():
         shutil.rmtree(scratch)
+    pristine = make_course(solution, scratch / "pristine", cell_timeout=cell_timeout)
+    generate_assignment(pristine)
+    release = nbformat.read(pristine.release_folder / f"{lab}.ipynb", as_version=4)
+    graded = [c for c in _grade_cells(release).values() if c.metadata["nbgrader"].get("grade")]
+    max_score = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in graded)
+    hide = [submissions.resolve(), out.resolve()]
+    return Batch(lab, pristine, release, max_score, scratch, out, root.resolve(), hide,
+                 cell_timeout, student_timeout, memory_mib)
+
+
+def grade(lab: str, submissions: Path, out: Path, root: Path, cell_timeout: int = 60,
+          student_timeout: int = 600, progress: Callable[[str], None] = print, workers: int | None = None,
+          memory_mib: int = 2048, shard: tuple[int, int] | None = None) -> list[GradeRow]:
+    """Grade every submission in ``submissions`` (or one shard of them) and write ``grades.csv``
+    and feedback to ``out``."""
+    students = select_shard(find_submissions(submissions, lab) if submissions.is_dir() else [], shard)
     progress(f"Preparing {lab} from solutions/ (hidden tests included) ...")
-    course = make_course(solution, scratch / "course", cell_timeout=cell_timeout)
-    generate_assignment(course)
-    release = nbformat.read(course.release_folder / f"{lab}.ipynb", as_version=4)
-    test_ids = [cid for cid, c in _grade_cells(release).items() if c.metadata["nbgrader"].get("grade")]
-    max_score = sum(float(c.metadata["nbgrader"].get("points", 0))
-                    for c in _grade_cells(release).values() if c.metadata["nbgrader"].get("grade"))
+    batch = prepare(lab, submissions, out, root, cell_timeout, student_timeout, memory_mib)
+    if not students:
+        raise ValueError(f"No submissions in {submissions}"
+                         + (f" for shard {shard[0]}/{shard[1]}" if shard else "")
+                         + f": expected <student>/{lab}.ipynb or <student>.ipynb.")
+    workers = max(1, workers or os.cpu_count() or 1)
+    progress(isolation())
+    progress(f"Grading {len(students)} submission(s) with {workers} worker(s), "
+             f"each within {memory_mib} MiB and {student_timeout} s ...")
+    test_ids = [cid for cid, c in _grade_cells(batch.release).items() if c.metadata["nbgrader"].get("grade")]
+    rows: list[GradeRow] = []
+    lock = threading.Lock()
 
-    rows = []
-    for number, sub in enumerate(students, start=1):
-        progress(f"[{number}/{len(students)}] {sub.student}: grading ...")
-        row = grade_one(course, sub, release, max_score, scratch / "workspaces", cell_timeout, student_timeout)
-        if _scores(course, sub.student) is not None and _feedback(course, sub.student, out) is None:
-            row.notes.append("feedback could not be generated")
-        progress(f"[{number}/{len(students)}] {sub.student}: {row.score:g}/{row.max_score:g}"
-                 + (f"  ({'; '.join(row.notes)})" if row.notes else ""))
-        rows.append(row)
+    def safely(sub: Submission) -> GradeRow:
+        try:
+            return grade_one(sub, batch)
+        except Exception as error:  # a bug or a broken disk must not stop the batch
+            return GradeRow(sub.student, 0.0, batch.max_score,
+                            notes=[f"grading failed ({error.__class__.__name__}: {error}); grade it again"])
 
-    with open(out / "grades.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["student", "score", "max_score", *test_ids, "notes"])
-        writer.writeheader()
-        writer.writerows(row.csv_row(test_ids) for row in rows)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(safely, sub) for sub in students]
+        for future in as_completed(futures):
+            row = future.result()
+            with lock:
+                rows.append(row)
+                progress(f"[{len(rows)}/{len(students)}] {row.student}: {row.score:g}/{row.max_score:g}"
+                         + (f"  ({'; '.join(row.notes)})" if row.notes else ""))
+    write_csv(rows, test_ids, out / "grades.csv")
     progress(f"Wrote {out / 'grades.csv'} and feedback for {len(rows)} student(s) in {out / 'feedback'}.")
-    return rows
+    return sorted(rows, key=lambda r: r.student)
+
+
+def merge(shards: list[Path], out: Path, progress: Callable[[str], None] = print) -> Path:
+    """Join the ``grades.csv`` and feedback of several shards' output folders into ``out``."""
+    header: list[str] = []
+    rows: dict[str, dict[str, str]] = {}
+    for folder in shards:
+        table = folder / "grades.csv"
+        if not table.is_file():
+            raise ValueError(f"{folder} has no grades.csv: is it the --out folder of a grading shard?")
+        with open(table, newline="") as handle:
+            reader = csv.DictReader(handle)
+            if header and reader.fieldnames != header:
+                raise ValueError(f"{table} grades another lab or version: its columns differ from the first shard's")
+            header = list(reader.fieldnames or [])
+            for record in reader:
+                if record["student"] in rows:
+                    raise ValueError(f"{record['student']} appears in two shards: grade each student once")
+                rows[record["student"]] = record
+        if (folder / "feedback").is_dir():
+            shutil.copytree(folder / "feedback", out / "feedback", dirs_exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "grades.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerows(rows[name] for name in sorted(rows))
+    progress(f"Merged {len(rows)} student(s) from {len(shards)} shard(s) into {out / 'grades.csv'}.")
+    return out / "grades.csv"

@@ -50,14 +50,23 @@ class Course:
     root: Path
     assignment: str
 
+    def command(self, *args: str) -> list[str]:
+        """The ``nbgrader <args>`` command line."""
+        return [str(Path(sys.executable).parent / "nbgrader"), *args, "--log-level=WARN"]
+
+    def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        """This process's environment plus ``env``, with the environment's bin/ first on PATH
+        (nbgrader shells out to alembic)."""
+        full_env = {**os.environ, **(env or {})}
+        full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
+        return full_env
+
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float | None = None,
             check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``nbgrader <args>`` in the course folder, with the environment's bin/ on PATH."""
-        bin_dir = str(Path(sys.executable).parent)
-        full_env = {**os.environ, **(env or {})}
-        full_env["PATH"] = bin_dir + os.pathsep + full_env.get("PATH", "")  # nbgrader calls alembic
+        full_env = self.environment(env)
         process = subprocess.Popen(
-            [str(Path(bin_dir) / "nbgrader"), *args, "--log-level=WARN"],
+            self.command(*args),
             cwd=self.root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL, text=True, start_new_session=True,
         )
@@ -77,13 +86,24 @@ class Course:
         return self.root / "release" / self.assignment
 
 
+def _write_config(root: Path, cell_timeout: int) -> None:
+    (root / "nbgrader_config.py").write_text(
+        _CONFIG.format(course_id=COURSE_ID, root=root, cell_timeout=cell_timeout)
+    )
+
+
+def clone_course(course: Course, root: Path, cell_timeout: int = 60) -> Course:
+    """A throwaway copy of a prepared course (gradebook included) at ``root``."""
+    shutil.copytree(course.root, root)
+    _write_config(root, cell_timeout)
+    return Course(root=root, assignment=course.assignment)
+
+
 def make_course(solution_folder: Path, root: Path, cell_timeout: int = 60) -> Course:
     """Copy ``solution_folder`` in as the assignment's source and write the course config."""
     assignment = solution_folder.name
     root.mkdir(parents=True, exist_ok=True)
-    (root / "nbgrader_config.py").write_text(
-        _CONFIG.format(course_id=COURSE_ID, root=root, cell_timeout=cell_timeout)
-    )
+    _write_config(root, cell_timeout)
     source = root / "source" / assignment
     if source.exists():
         shutil.rmtree(source)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
@@ -25,6 +26,8 @@ from nbgrader.preprocessors import Execute
 from mlops_course.grading.view import CONNECTION_ENV, SANDBOX_ENV
 
 KERNEL_DIED = "KernelDied"
+STUDENT_CWD_ENV = "MLOPS_COURSE_STUDENT_CWD"
+STUDENT_RUNTIME_ENV = "MLOPS_COURSE_STUDENT_RUNTIME"
 
 
 def is_test_cell(cell: NotebookNode) -> bool:
@@ -46,6 +49,8 @@ class StudentKernel:
     def __init__(self, nb: NotebookNode, cwd: str, timeout: int | None, runtime_dir: Path) -> None:
         self.connection_file = str(runtime_dir / "student-kernel.json")
         manager = SandboxedKernelManager(kernel_name="python3", connection_file=self.connection_file)
+        # Interrupt by message: a signal would reach the sandbox's launcher, not the kernel.
+        manager.kernel_spec.interrupt_mode = "message"
         self.manager = manager
         self.client = NotebookClient(
             nb, km=manager, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
@@ -79,8 +84,8 @@ class StudentKernel:
         try:
             if self.client.kc is not None:
                 self.client.kc.stop_channels()
-            if self.client.km is not None and self.client.km.has_kernel:
-                self.client.km.shutdown_kernel(now=True)
+            if self.manager.has_kernel:
+                run_sync(self.manager.shutdown_kernel)(now=True)
         except Exception:  # noqa: BLE001 - the sandbox stops whatever is left
             pass
 
@@ -93,8 +98,11 @@ class TwoKernelExecute(Execute):
     """nbgrader's ``Execute``, with the student's cells sent to the student's own kernel."""
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> Any:
-        cwd = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
-        with tempfile.TemporaryDirectory(prefix="mlops-kernels-") as runtime:
+        # Under `mlops-course grade` the sandbox gives the student's kernel its own folders;
+        # elsewhere (nbgrader run by hand) it starts beside the notebook.
+        cwd = (os.environ.get(STUDENT_CWD_ENV) or (resources or {}).get("metadata", {}).get("path")
+               or os.getcwd())
+        with tempfile.TemporaryDirectory(prefix="mlops-kernels-", dir=os.environ.get(STUDENT_RUNTIME_ENV)) as runtime:
             self._student = StudentKernel(nb, cwd, self.timeout, Path(runtime))
             self._student.start()
             os.environ[CONNECTION_ENV] = self._student.connection_file
