@@ -26,7 +26,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from mlops_course.check import GRADING_ENV, first_error
 from mlops_course.grading.executor import KERNEL_DIED, STUDENT_CWD_ENV, STUDENT_RUNTIME_ENV, is_test_cell
-from mlops_course.grading.guard import Outcome, run_guarded
+from mlops_course.grading.guard import Outcome, memory_cap_method, run_guarded
 from mlops_course.grading.sandbox import SubmissionFolders, inner_prefix, isolation, outer_prefix
 from mlops_course.grading.view import SANDBOX_ENV
 from mlops_course.nbgrader_course import Course, clone_course, generate_assignment, make_course
@@ -344,6 +344,7 @@ def grade(lab: str, submissions: Path, out: Path, root: Path, cell_timeout: int 
                          + f": expected <student>/{lab}.ipynb or <student>.ipynb.")
     workers = max(1, workers or os.cpu_count() or 1)
     progress(isolation())
+    progress(memory_cap_method())
     progress(f"Grading {len(students)} submission(s) with {workers} worker(s), "
              f"each within {memory_mib} MiB and {student_timeout} s ...")
     test_ids = [cid for cid, c in _grade_cells(batch.release).items() if c.metadata["nbgrader"].get("grade")]

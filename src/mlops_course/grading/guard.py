@@ -1,8 +1,9 @@
 """Run one grading command with a time cap and a memory cap, and stop everything it started.
 
-The memory cap watches the resident memory of the whole process tree (every 0.1 s). Over the
-cap it stops the largest process, as the kernel's OOM killer does in a memory cgroup: that is
-the student's kernel in practice, so nbgrader reports the dead kernel and the rest of the
+The memory cap is a memory cgroup where one can be made (``mlops_course.cgroups``): the
+kernel's OOM killer stops the largest process over the cap. Elsewhere a watcher samples the
+resident memory of the whole process tree every 0.1 s and does the same. The largest process
+is the student's kernel in practice, so nbgrader reports the dead kernel and the rest of the
 grading goes on. When the command ends (or its time is up), every process it started is
 killed, whether it detached itself or not: the processes in its tree, and any process that
 still carries this run's token in its environment.
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from mlops_course.cgroups import MemoryGroup, memory_group
 
 TOKEN_ENV = "MLOPS_COURSE_GRADING_TOKEN"
 
@@ -94,10 +97,30 @@ def run_guarded(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeo
     """Run ``command`` to the end (or until ``timeout``), within ``memory_mib``; never raises
     for what the command does."""
     token = uuid.uuid4().hex
-    process = subprocess.Popen(list(command), cwd=cwd, env={**env, TOKEN_ENV: token}, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                               start_new_session=True)
-    watch = _Watch(process, memory_mib)
+    group = memory_group("mlops-grade", limit_bytes=memory_mib * 2**20)
+    try:
+        process = subprocess.Popen(list(command), cwd=cwd, env={**env, TOKEN_ENV: token}, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, preexec_fn=group.join_preexec() if group else None)
+        return _wait(process, group, token, timeout, memory_mib)
+    finally:
+        if group is not None:
+            group.kill_all()
+            group.remove()
+
+
+def memory_cap_method() -> str:
+    """How the memory cap is enforced here, for the instructor."""
+    group = memory_group("mlops-grade-probe", limit_bytes=2**30)
+    if group is None:
+        return "memory cap: resident memory of each submission's processes, sampled every 0.1 s (no cgroups here)"
+    with group:
+        return f"memory cap: a {group.method} memory group per submission"
+
+
+def _wait(process: subprocess.Popen[str], group: MemoryGroup | None, token: str, timeout: float,
+          memory_mib: int) -> Outcome:
+    watch = _Watch(process, memory_mib if group is None else 10**9)
     watch.start()
     timed_out = False
     try:
@@ -115,4 +138,6 @@ def run_guarded(command: Sequence[str], *, cwd: Path, env: dict[str, str], timeo
         pass
     time.sleep(0.05)
     killed = _kill(_marked(token))
-    return Outcome(process.returncode, stdout, stderr, timed_out, watch.over, watch.peak / 2**20, killed)
+    over = watch.over or (group is not None and group.oom_kills() > 0)
+    peak = group.peak_bytes() if group is not None else watch.peak
+    return Outcome(process.returncode, stdout, stderr, timed_out, over, peak / 2**20, killed)

@@ -133,6 +133,9 @@ class RemoteStudent(Student):
                                    "(an infinite loop, or waiting forever?)")
             try:
                 message = self.client.get_shell_msg(timeout=0.5)
+            except KeyboardInterrupt:  # the test cell hit its time limit: stop the student's code too
+                self._interrupt()
+                raise
             except Exception:  # queue.Empty: nothing yet
                 if not self.client.is_alive():
                     raise StudentError("your notebook's kernel is not running any more (it died or exited in an "
