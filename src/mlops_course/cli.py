@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", default=None, help="only notebooks whose name contains this")
     bench.add_argument("--readme", action="store_true", help="write the measured table into README.md")
 
+    bench_grading = commands.add_parser("bench-grading", help="time a lab's batch graded by 1 and by N workers")
+    bench_grading.add_argument("--lab", default="lab00_lifecycle")
+    bench_grading.add_argument("--students", type=int, default=8)
+    bench_grading.add_argument("--workers", type=int, default=2)
+    bench_grading.add_argument("--readme", action="store_true", help="write the table into README.md")
+
     execute = commands.add_parser("execute", help="run a notebook in a fresh kernel and store its outputs")
     execute.add_argument("notebooks", type=Path, nargs="+")
     execute.add_argument("--no-save", action="store_true", help="run without writing outputs back")
@@ -84,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from mlops_course.bench import bench
         return bench(root, args.out, args.only, args.readme)
+    if args.command == "bench-grading":
+        from mlops_course.grading.benchmark import bench_grading
+        return bench_grading(root, args.lab, args.students, args.workers, args.readme)
     if args.command == "execute":
         from mlops_course.notebook_run import execute, execute_in_place
         for notebook in args.notebooks:
