@@ -94,8 +94,6 @@ class Student:
         if "raised" in reply:
             raised = reply["raised"]
             raise StudentRaised(what, list(raised["types"]), str(raised["message"]), str(raised.get("where", "")))
-        if "interrupted" in reply:
-            raise StudentError(f"{what} was interrupted after {timeout:g} s (an infinite loop, or waiting forever?)")
         raise StudentError(f"{what} gave an answer the grader cannot read")
 
 
