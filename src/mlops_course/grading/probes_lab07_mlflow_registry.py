@@ -127,7 +127,7 @@ except ExecutionException as error:
 
 
 def mlflow_run(student: Any, parameters: dict[str, Any], experiment: str,
-               timeout: float = 50) -> tuple[int | None, str, list[Any]]:
+               timeout: float = 55) -> tuple[int | None, str, list[Any]]:
     """``mlflow run <workspace>/churn_project -P ... --env-manager local --experiment-name
     <experiment>``, through ``mlflow.projects.run`` (the function behind that command) in a
     process of its own, where the student's code runs. Returns ``(exit code, or None after a
