@@ -182,6 +182,7 @@ class Batch:
     cell_timeout: int = 60
     student_timeout: int = 600
     memory_mib: int = 2048
+    feedback: bool = True
 
 
 def _read_submission(sub: Submission, batch: Batch, row: GradeRow) -> nbformat.NotebookNode | None:
@@ -272,9 +273,10 @@ def grade_one(sub: Submission, batch: Batch) -> GradeRow:
     row.score, row.tests = scores
     row.notes += _failures(autograded)
     hide_hidden_tests(autograded)
-    feedback = _feedback(course, sub.student, batch.out, [*prefix], env)
-    if feedback is not None:
-        row.notes.append(feedback)
+    if batch.feedback:
+        problem = _feedback(course, sub.student, batch.out, [*prefix], env)
+        if problem is not None:
+            row.notes.append(problem)
     return row
 
 
@@ -332,12 +334,14 @@ def prepare(lab: str, submissions: Path, out: Path, root: Path, cell_timeout: in
 
 def grade(lab: str, submissions: Path, out: Path, root: Path, cell_timeout: int = 60,
           student_timeout: int = 600, progress: Callable[[str], None] = print, workers: int | None = None,
-          memory_mib: int = 2048, shard: tuple[int, int] | None = None) -> list[GradeRow]:
+          memory_mib: int = 2048, shard: tuple[int, int] | None = None,
+          feedback: bool = True) -> list[GradeRow]:
     """Grade every submission in ``submissions`` (or one shard of them) and write ``grades.csv``
-    and feedback to ``out``."""
+    and (unless ``feedback`` is False) each student's HTML feedback to ``out``."""
     students = select_shard(find_submissions(submissions, lab) if submissions.is_dir() else [], shard)
     progress(f"Preparing {lab} from solutions/ (hidden tests included) ...")
     batch = prepare(lab, submissions, out, root, cell_timeout, student_timeout, memory_mib)
+    batch.feedback = feedback
     if not students:
         raise ValueError(f"No submissions in {submissions}"
                          + (f" for shard {shard[0]}/{shard[1]}" if shard else "")
