@@ -4,8 +4,8 @@
 - ``register_versions(...)``: models the grader fitted itself, registered as versions of a
   fresh registered model, so a test knows what each version predicts without loading anything
   the student wrote;
-- ``mlflow_run(...)``: ``mlflow run`` of the student's project, in a process of its own
-  (wrapped with ``student().command``), and the runs it left in the store.
+- ``mlflow_run(...)``: ``mlflow run`` of the student's project, started from the student's own
+  process (``student().run``), and the runs it left in the store.
 
 Nothing here holds a test's inputs or expected values: the test cells choose them.
 """
@@ -16,9 +16,6 @@ import io
 import logging
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,51 +111,51 @@ def alias_version(client: Any, name: str, alias: str) -> str | None:
 
 
 _RUN = """
-import json, sys
-import mlflow.projects
-from mlflow.exceptions import ExecutionException
-project, experiment, parameters = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-try:
-    submitted = mlflow.projects.run(project, entry_point="main", parameters=parameters, env_manager="local",
-                                    experiment_name=experiment)
-except ExecutionException as error:
-    sys.exit(f"mlflow run failed: {error}")
+import contextlib as _contextlib
+import io as _io
+import os as _os
+
+import mlflow as _mlflow
+import mlflow.projects as _projects
+
+_saved = _os.dup(1), _os.dup(2)
+with open(log, "w") as _log, _contextlib.redirect_stdout(_io.StringIO()), _contextlib.redirect_stderr(_io.StringIO()):
+    _os.dup2(_log.fileno(), 1)
+    _os.dup2(_log.fileno(), 2)
+    try:
+        _mlflow.set_tracking_uri(uri)
+        _projects.run(project, entry_point="main", parameters=parameters, env_manager="local",
+                      experiment_name=experiment)
+        outcome = None
+    except BaseException as _error:
+        outcome = f"{type(_error).__name__}: {_error}"
+    finally:
+        _os.dup2(_saved[0], 1)
+        _os.dup2(_saved[1], 2)
+        _os.close(_saved[0])
+        _os.close(_saved[1])
 """
 
 
 def mlflow_run(student: Any, parameters: dict[str, Any], experiment: str,
-               timeout: float = 55) -> tuple[int | None, str, list[Any]]:
+               timeout: float = 55) -> tuple[str | None, str, list[Any]]:
     """``mlflow run <workspace>/churn_project -P ... --env-manager local --experiment-name
-    <experiment>``, through ``mlflow.projects.run`` (the function behind that command) in a
-    process of its own, where the student's code runs. Returns ``(exit code, or None after a
-    timeout; the end of its output; the runs of that experiment in the store)``."""
-    import json
-
+    <experiment>``, through ``mlflow.projects.run`` (the function behind that command), started
+    from the student's own process (``student.run``: their ``train.py`` runs where their code
+    runs, and MLflow is imported there already). Its output goes to a log file in the workspace.
+    Returns ``(None, or why it failed; the end of its output; the runs of that experiment in the
+    store, read with the grader's client)``."""
     ws, uri, client = store()
-    argv = student.command([sys.executable, "-c", _RUN, str(ws / "churn_project"), experiment,
-                            json.dumps({key: str(value) for key, value in parameters.items()})])
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT", "MLOPS_COURSE_STUDENT_KERNEL",
-                                  "MLOPS_COURSE_GRADER_DIR"))}
-    env.update({"MLFLOW_TRACKING_URI": uri, "MLFLOW_LOGGING_LEVEL": "WARNING", "PYTHONWARNINGS": "ignore",
-                "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")})
-    process = subprocess.Popen(argv, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, text=True, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-        code: int | None = process.returncode
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        code = None
-    finally:  # nothing the project started outlives the test
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+    log = ws / f"{experiment}.log"
+    with quiet():
+        outcome = student.run(_RUN, result="outcome", timeout=timeout, log=str(log), uri=uri, experiment=experiment,
+                              project=str(ws / "churn_project"),
+                              parameters={key: str(value) for key, value in parameters.items()})
+    output = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
     with quiet():
         found = client.get_experiment_by_name(experiment)
         runs = client.search_runs([found.experiment_id]) if found is not None else []
-    return code, (output or "")[-1500:], runs
+    return outcome, output, runs
 
 
 def logged_model(client: Any, name: str, version: Any) -> dict[str, Any]:
