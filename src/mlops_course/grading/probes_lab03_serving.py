@@ -138,7 +138,7 @@ except BaseException as error:
                             f"{type(error).__name__} (is the cell that writes it still the stub?)")[:500]}
 else:
     Customer = getattr(module, "Customer", None)
-    if Customer is None:
+    if not hasattr(module, "Customer"):
         out = {"missing": True}
     elif not (isinstance(Customer, type) and issubclass(Customer, pydantic.BaseModel)):
         out = {"not_a_model": repr(Customer)[:200]}
