@@ -1,8 +1,12 @@
 """``mlops-course bench``: wall time and peak memory of every lesson and solution.
 
-Each notebook runs in a fresh kernel in a child process. Memory is the peak, sampled every
-0.1 s, of the summed resident memory of the kernel and every process it starts (servers,
-``dvc``, ``mlflow`` ...), so child processes count. Budgets come from COURSE_GUIDE.md.
+Each notebook runs in a fresh kernel in a child process. Where Linux cgroups can be used, that
+process runs in its own memory cgroup capped at 1 GiB, as Binder caps a learner's pod: the runner
+(standing in for the Jupyter server), the kernel and every process it starts (servers, ``dvc``,
+``mlflow`` ...) share the cap, a notebook that needs more is killed and fails, and the memory
+figure is the cgroup's own peak (``mlops_course.cgroups``). Elsewhere the figure is the peak,
+sampled every 0.1 s, of the summed resident memory of the kernel and its child processes, with no
+cap. Each result says which it used. Budgets come from COURSE_GUIDE.md.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
+
+from mlops_course.cgroups import CgroupError, memory_group
 
 LESSON_SECONDS = 60
 SOLUTION_SECONDS = 30
@@ -29,6 +35,7 @@ class BenchResult:
     ok: bool
     budget_seconds: int
     error: str = ""
+    memory_method: str = "summed RSS"
 
     @property
     def within_budget(self) -> bool:
@@ -51,26 +58,54 @@ def _tree_rss(runner: psutil.Process) -> int:
 
 
 def measure(notebook: Path, kind: str, root: Path, timeout: int = 600) -> BenchResult:
-    """Execute one notebook in a child process and sample its process tree's memory."""
+    """Execute one notebook in a child process, under a 1 GiB memory cgroup where possible."""
     command = [sys.executable, "-m", "mlops_course.cli", "execute", "--no-save", str(notebook)]
+    try:
+        group = memory_group(f"bench-{notebook.stem}", MEMORY_MIB * 2**20)
+    except CgroupError:
+        group = None
     start = time.monotonic()
     process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+                               text=True, preexec_fn=group.join_preexec() if group else None)
     runner = psutil.Process(process.pid)
     peak = 0
-    while process.poll() is None:
-        peak = max(peak, _tree_rss(runner))
-        if time.monotonic() - start > timeout:
-            process.kill()
-            break
-        time.sleep(0.1)
-    seconds = time.monotonic() - start
-    output = process.stdout.read() if process.stdout else ""
-    ok = process.returncode == 0
+    timed_out = False
+    output_chunks: list[str] = []
+    try:
+        while process.poll() is None:
+            if group is not None:
+                group.sample()
+            else:
+                peak = max(peak, _tree_rss(runner))
+            if time.monotonic() - start > timeout:
+                timed_out = True
+                process.kill()
+                break
+            time.sleep(0.1)
+        seconds = time.monotonic() - start
+        output_chunks.append(process.stdout.read() if process.stdout else "")
+        process.wait()
+        oom_kills = 0
+        if group is not None:
+            peak = group.peak_bytes()
+            oom_kills = group.oom_kills()
+    finally:
+        if group is not None:
+            group.remove()  # stops anything the notebook left running in the group
+    output = "".join(output_chunks)
+    ok = process.returncode == 0 and not timed_out and oom_kills == 0
     budget = LESSON_SECONDS if kind == "lesson" else SOLUTION_SECONDS
-    error = "" if ok else (output.strip().splitlines() or ["failed"])[-1][:200]
+    if ok:
+        error = ""
+    elif oom_kills:
+        error = f"killed for going over {MEMORY_MIB} MiB ({oom_kills} process(es) killed)"
+    elif timed_out:
+        error = f"still running after {timeout} s"
+    else:
+        error = (output.strip().splitlines() or ["failed"])[-1][:200]
     return BenchResult(notebook.relative_to(root).as_posix(), kind, round(seconds, 1),
-                       round(peak / 2**20, 0), ok, budget, error)
+                       round(peak / 2**20, 0), ok, budget, error,
+                       group.method if group is not None else "summed RSS")
 
 
 def notebooks(root: Path) -> list[tuple[Path, str]]:
@@ -81,7 +116,9 @@ def notebooks(root: Path) -> list[tuple[Path, str]]:
 
 def table(results: list[BenchResult]) -> str:
     """A Markdown table, ready to paste into the README."""
-    lines = ["| notebook | kind | wall time (s) | budget (s) | peak memory (MiB) | within budget |",
+    methods = sorted({r.memory_method for r in results}) or ["summed RSS"]
+    lines = [f"| notebook | kind | wall time (s) | budget (s) | peak memory (MiB, {' / '.join(methods)}) "
+             "| within budget |",
              "|---|---|---:|---:|---:|---|"]
     for r in results:
         verdict = "yes" if r.within_budget else ("FAILED: " + r.error if not r.ok else "**no**")
@@ -110,7 +147,7 @@ def bench(root: Path, out: Path, only: str | None = None, readme: bool = False) 
         print(f"[{number}/{len(selected)}] {path.relative_to(root)} ...", flush=True)
         results.append(measure(path, kind, root))
         last = results[-1]
-        print(f"    {last.seconds:.1f} s, {last.peak_mib:.0f} MiB"
+        print(f"    {last.seconds:.1f} s, {last.peak_mib:.0f} MiB ({last.memory_method})"
               + ("" if last.ok else f", FAILED: {last.error}"), flush=True)
     print()
     print(table(results))
