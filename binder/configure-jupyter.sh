@@ -13,13 +13,18 @@
 #   JupyterHub with an nbgrader exchange turns it back on with
 #     jupyter labextension enable --level=sys_prefix @jupyter/nbgrader:assignment-list
 #     jupyter server extension enable --sys-prefix nbgrader.server_extensions.assignment_list
+#   jupyter labextension enable --level=sys_prefix @jupyter/nbgrader:menu
 #   and sets c.Exchange.root and c.CourseDirectory.course_id in nbgrader_config.py.
 # - jupyterlab-plotly: plotly comes in only as a dependency of evidently; no notebook draws with
-#   it, and its extension warns of a version conflict at every page load.
+#   it. Its JupyterLab extension, built for an older JupyterLab, warns of a version conflict
+#   (@lumino/widgets) at every page load, and JupyterLab loads an extension's code even when its
+#   plugins are disabled: so its folder is removed from share/jupyter/labextensions (plotly itself
+#   still imports and works; only JupyterLab's renderer for plotly figures is gone).
 # - JupyterLab's news and update checks (announcements) are off: the course runs offline.
 set -euo pipefail
 "${PYTHON:-python}" - <<'PY'
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,7 +34,9 @@ LAB_PLUGINS_OFF = [
     "@jupyter/nbgrader:create-assignment",
     "@jupyter/nbgrader:course-list",
     "@jupyter/nbgrader:assignment-list",
+    "@jupyter/nbgrader:menu",  # it would only hold the entries above
     "jupyterlab-plotly",
+    "@jupyterlab/plotly-extension",  # the id jupyterlab-plotly's plugin goes by
     "@jupyterlab/apputils-extension:announcements",
 ]
 LAB_PLUGINS_ON = ["@jupyter/nbgrader:validate-assignment"]
@@ -47,6 +54,9 @@ disabled.update({plugin: True for plugin in LAB_PLUGINS_OFF})
 for plugin in LAB_PLUGINS_ON:
     disabled.pop(plugin, None)
 page_config.write_text(json.dumps(config, indent=2) + "\n")
+
+shutil.rmtree(Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyterlab-plotly",
+              ignore_errors=True)
 
 server_d = etc / "jupyter_server_config.d"
 server_d.mkdir(parents=True, exist_ok=True)

@@ -144,9 +144,12 @@ def test_installed_jupyter_is_configured_for_learners() -> None:
     disabled = json.loads((etc / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
     for plugin in ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                    "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:assignment-list",
+                   "@jupyter/nbgrader:menu",
                    "jupyterlab-plotly", "@jupyterlab/apputils-extension:announcements"):
         assert disabled.get(plugin) is True, f"{plugin} should be off"
     assert not disabled.get("@jupyter/nbgrader:validate-assignment"), "learners keep Validate"
+    labextensions = Path(sys.prefix) / "share" / "jupyter" / "labextensions"
+    assert not (labextensions / "jupyterlab-plotly").exists(), "JupyterLab would still load it"
     for extension in ("formgrader", "course_list", "assignment_list"):
         name = f"nbgrader.server_extensions.{extension}"
         setting = json.loads((etc / "jupyter_server_config.d" / f"{name}.json").read_text())
