@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
+import io
 import json
 import os
 import time
@@ -104,7 +106,10 @@ class LocalStudent(Student):
         self.namespace = namespace
 
     def _reply(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        text = student_side.answer(student_side.encode_request(request), self.namespace)
+        # What the student's code prints is theirs, not the test's: under grading it stays in
+        # their kernel, and here it must not land on the test cell's stderr (which fails it).
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            text = student_side.answer(student_side.encode_request(request), self.namespace)
         return json.loads(base64.b64decode(text))
 
 
