@@ -11,6 +11,9 @@ A fixture is ``tests/fixtures/<lab>/<name>.json``::
   task statement); ``fails`` names exactly the tests that must catch it.
 - ``game_*.json``: an attempt to game the tests (a rebound helper, an always-equal object, a
   patched library); ``fails`` names the tests it targets, which must give it 0.
+The grading test packs ``wrong_*`` fixtures that change different answer cells and fail different
+tests into one notebook (``pack``), which then must fail exactly the union of their tests;
+``"alone": true`` keeps a fixture in a notebook of its own (for a mistake that stops the kernel).
 Solution cells not named in ``answers`` keep the reference answer (so a fixture changes only
 what it is about), unless ``"stubs": true`` keeps the released stubs instead.
 ``CLAUSES.md`` beside the fixtures maps each clause of each task statement to its test and mutant.
@@ -35,6 +38,7 @@ class Fixture:
     fails: list[str]
     answers: dict[str, str]
     stubs: bool = False
+    alone: bool = False
 
 
 def labs() -> list[str]:
@@ -46,7 +50,8 @@ def fixtures(lab: str) -> list[Fixture]:
     for path in sorted((FIXTURES / lab).glob("*.json")):
         data = json.loads(path.read_text())
         found.append(Fixture(lab, path.stem, data["description"], list(data["fails"]),
-                             data["answers"], bool(data.get("stubs", False))))
+                             data["answers"], bool(data.get("stubs", False)),
+                             bool(data.get("alone", False))))
     return found
 
 
@@ -109,3 +114,25 @@ def write_submission(folder: Path, student: str, lab: str, nb: nbformat.Notebook
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     return target
+
+
+def pack(found: list[Fixture]) -> list[list[Fixture]]:
+    """Groups of fixtures to grade as one notebook each: ``wrong_*`` mutants of different answer
+    cells with different failing tests share a notebook (tasks are graded independently, so
+    each still fails only its own tests); everything else is graded alone."""
+    groups: list[list[Fixture]] = []
+    for fixture in found:
+        packable = fixture.name.startswith("wrong_") and not fixture.stubs and not fixture.alone
+        home = None
+        if packable:
+            for group in groups:
+                if all(m.name.startswith("wrong_") and not m.stubs and not m.alone for m in group) \
+                        and not any(set(m.answers) & set(fixture.answers) or set(m.fails) & set(fixture.fails)
+                                    for m in group):
+                    home = group
+                    break
+        if home is None:
+            groups.append([fixture])
+        else:
+            home.append(fixture)
+    return groups

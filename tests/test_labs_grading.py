@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mlops_course.grade import grade
-from submissions import (FIXTURES, expected_score, fixtures, labs, max_score, released, solution,
-                         test_points, with_answers, write_submission)
+from submissions import (FIXTURES, fixtures, labs, max_score, pack, released, solution, test_points,
+                         with_answers, write_submission)
 
 ROOT = Path(__file__).resolve().parents[1]
 LABS = labs()
@@ -46,8 +46,12 @@ def test_lab_grades_as_expected(lab: str, tmp_path: Path) -> None:
     folder = tmp_path / "submissions"
     write_submission(folder, "reference_solution", lab, solution(lab))
     write_submission(folder, "released_unchanged", lab, released(lab))
-    for fixture in fixtures(lab):
-        write_submission(folder, fixture.name, lab, with_answers(lab, fixture.answers, fixture.stubs))
+    groups = {}
+    for number, group in enumerate(pack(fixtures(lab))):
+        name = group[0].name if len(group) == 1 else f"packed{number:02d}"
+        groups[name] = group
+        answers = {cell: code for member in group for cell, code in member.answers.items()}
+        write_submission(folder, name, lab, with_answers(lab, answers, group[0].stubs))
     # Feedback is checked once, in test_cli; here only the scores matter.
     rows = {row.student: row for row in grade(lab, folder, tmp_path / "grades", ROOT, cell_timeout=60,
                                               progress=lambda _: None, feedback=False)}
@@ -60,10 +64,13 @@ def test_lab_grades_as_expected(lab: str, tmp_path: Path) -> None:
         problems.append(f"solution scored {rows['reference_solution'].score}/{full}: {rows['reference_solution'].notes}")
     if rows["released_unchanged"].score != 0:
         problems.append(f"released lab scored {rows['released_unchanged'].score}, not 0: {rows['released_unchanged'].notes}")
-    for fixture in fixtures(lab):
-        row = rows[fixture.name]
-        zeroed = sorted(tid for tid in test_points(lab) if row.tests.get(tid, 0) == 0)
-        if zeroed != sorted(fixture.fails) or row.score != expected_score(fixture):
-            problems.append(f"{fixture.name} ({fixture.description}) failed {zeroed}, expected {sorted(fixture.fails)} "
-                            f"(score {row.score}): {row.notes}")
+    points = test_points(lab)
+    for name, group in groups.items():
+        row = rows[name]
+        fails = sorted({test for member in group for test in member.fails})
+        zeroed = sorted(tid for tid in points if row.tests.get(tid, 0) == 0)
+        if zeroed != fails or row.score != sum(p for tid, p in points.items() if tid not in fails):
+            members = ", ".join(f"{m.name} (fails {m.fails})" for m in group)
+            problems.append(f"{name} = {members}: failed {zeroed}, expected {fails} (score {row.score}): {row.notes}"
+                            + (" -- if these mutants interact, mark one \"alone\": true" if len(group) > 1 else ""))
     assert not problems, f"{lab}:\n" + "\n".join(problems)
