@@ -138,7 +138,7 @@ with open(log, "w") as _log, _contextlib.redirect_stdout(_io.StringIO()), _conte
 
 
 def mlflow_run(student: Any, parameters: dict[str, Any], experiment: str,
-               timeout: float = 55) -> tuple[str | None, str, list[Any]]:
+               timeout: float = 170) -> tuple[str | None, str, list[Any]]:
     """``mlflow run <workspace>/churn_project -P ... --env-manager local --experiment-name
     <experiment>``, through ``mlflow.projects.run`` (the function behind that command), started
     from the student's own process (``student.run``: their ``train.py`` runs where their code
