@@ -83,7 +83,7 @@ def to_plain(value: Any, depth: int = 0) -> Any:
         }}
     if module.startswith("pandas") and kind.__name__ in ("NaTType", "NAType"):
         return None
-    raise NotPlain(f"a {_type_name(value)}")
+    raise NotPlain(f"a value of type {_type_name(value)}")
 
 
 def dumps(value: Any) -> str:

@@ -137,5 +137,6 @@ def inner_prefix(folders: SubmissionFolders, repo: Path, hide: list[Path]) -> li
             "--setenv", "HOME", str(folders.workspace),
             # ipykernel exits when its parent's pid changes; in a new PID namespace it always does.
             "--unsetenv", "JPY_PARENT_PID",
-            "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
-            "--chdir", str(folders.notebook)]
+            # No --chdir: bwrap keeps the caller's folder (a test's cwd=, or the kernel's notebook
+            # folder), which exists at the same path inside.
+            "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
