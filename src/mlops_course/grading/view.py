@@ -124,10 +124,12 @@ class RemoteStudent(Student):
         self.client.start_channels()
 
     def _reply(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        code = ("__mlops_course_reply__ = __import__('mlops_course.grading.student_side', "
-                f"fromlist=['answer']).answer({student_side.encode_request(request)!r}, globals())")
-        msg_id = self.client.execute(code, silent=False, store_history=False,
-                                     user_expressions={"reply": "__mlops_course_reply__"}, allow_stdin=False)
+        # The request travels as a user expression: IPython evaluates those directly, so input
+        # transformers a student cell installed never see or rewrite it.
+        expression = ("__import__('mlops_course.grading.student_side', fromlist=['answer'])"
+                      f".answer({student_side.encode_request(request)!r}, globals())")
+        msg_id = self.client.execute("", silent=False, store_history=False,
+                                     user_expressions={"reply": expression}, allow_stdin=False)
         deadline = time.monotonic() + timeout
         while True:
             if time.monotonic() > deadline:
@@ -150,7 +152,11 @@ class RemoteStudent(Student):
             if content.get("status") != "ok":
                 raise StudentError(f"{_describe(request)} could not be run in your kernel: "
                                    f"{content.get('ename')}: {content.get('evalue')}")
-            data = content.get("user_expressions", {}).get("reply", {}).get("data", {})
+            reply = content.get("user_expressions", {}).get("reply", {})
+            if reply.get("status") == "error":  # the request itself failed (a KeyboardInterrupt ...)
+                raise StudentError(f"{_describe(request)} could not be run in your kernel: "
+                                   f"{reply.get('ename')}: {reply.get('evalue')}")
+            data = reply.get("data", {})
             try:
                 text = ast.literal_eval(data.get("text/plain", ""))
                 return json.loads(base64.b64decode(text))
