@@ -97,15 +97,18 @@ def _hidden(paths: list[Path]) -> list[str]:
     return args
 
 
-def _home_args(repo: Path) -> list[str]:
-    """Hide the instructor's home, but keep the Python and the course it runs from."""
+def _private_tmp_and_home(repo: Path) -> list[str]:
+    """A private ``/tmp`` and a hidden instructor's home, but the course and the Python it runs
+    from stay visible (read-only) wherever they live, even under ``/tmp`` or the home."""
     home = Path(os.path.expanduser("~")).resolve()
-    if home == Path("/") or not home.is_dir():
-        return []
-    keep = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), repo]
-    args = ["--tmpfs", str(home)]
-    for path in keep:
-        if path.is_relative_to(home):
+    args = ["--tmpfs", "/tmp"]
+    hidden = [Path("/tmp")]
+    if home != Path("/") and home.is_dir() and home != Path("/tmp"):
+        args += ["--tmpfs", str(home)]
+        hidden.append(home)
+    keep = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), repo.resolve()}
+    for path in sorted(keep):
+        if any(path == place or path.is_relative_to(place) for place in hidden):
             args += ["--ro-bind", str(path), str(path)]
     return args
 
@@ -115,8 +118,8 @@ def outer_prefix(folders: SubmissionFolders, repo: Path, hide: list[Path]) -> li
     tool = bwrap()
     if tool is None:
         return []
-    return [tool, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            *_home_args(repo), *_hidden(hide),
+    return [tool, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            *_private_tmp_and_home(repo), *_hidden(hide),
             "--bind", str(folders.root), str(folders.root),
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
             "--chdir", str(folders.course)]
@@ -132,8 +135,8 @@ def inner_prefix(folders: SubmissionFolders, repo: Path, hide: list[Path]) -> li
     for folder in writable:
         binds += ["--bind", str(folder), str(folder)]
     instructor = [repo / "solutions", repo / "tests", repo / ".git", *hide, folders.root]
-    return [tool, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            *_hidden(instructor), *binds,
+    return [tool, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            *_private_tmp_and_home(repo), *_hidden(instructor), *binds,
             "--setenv", "HOME", str(folders.workspace),
             # ipykernel exits when its parent's pid changes; in a new PID namespace it always does.
             "--unsetenv", "JPY_PARENT_PID",
