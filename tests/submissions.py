@@ -93,14 +93,14 @@ def with_answers(lab: str, answers: dict[str, str], stubs: bool = False) -> nbfo
     return nb
 
 
-def test_points(lab: str) -> dict[str, float]:
+def points_by_test(lab: str) -> dict[str, float]:
     """Each test cell's grade_id and points."""
     return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
             for c in solution(lab).cells if c.metadata.get("nbgrader", {}).get("grade")}
 
 
 def expected_score(fixture: Fixture) -> float:
-    points = test_points(fixture.lab)
+    points = points_by_test(fixture.lab)
     return sum(p for tid, p in points.items() if tid not in fixture.fails)
 
 

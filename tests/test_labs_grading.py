@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlops_course.grade import grade
-from submissions import (FIXTURES, fixtures, labs, max_score, pack, released, solution, test_points,
+from submissions import (FIXTURES, fixtures, labs, max_score, pack, released, solution, points_by_test,
                          with_answers, write_submission)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ def test_lab_has_the_required_fixtures_and_clause_map(lab: str) -> None:
     for prefix, least in KINDS.items():
         have = sum(n.startswith(prefix) for n in names)
         assert have >= least, f"{lab}: {have} {prefix}*.json fixtures, COURSE_GUIDE asks for {least}"
-    points = test_points(lab)
+    points = points_by_test(lab)
     clauses = FIXTURES / lab / "CLAUSES.md"
     assert clauses.is_file(), f"{lab}: no CLAUSES.md (the map from each statement clause to its test)"
     text = clauses.read_text()
@@ -59,14 +59,14 @@ def test_lab_grades_as_expected(lab: str, tmp_path: Path) -> None:
                                               progress=lambda _: None, feedback=False, workers=1)}
     full = max_score(lab)
     assert full >= 10, f"{lab}: a lab is worth at least 10 points"
-    assert len(test_points(lab)) >= 4, f"{lab}: a lab has at least 4 graded tests"
+    assert len(points_by_test(lab)) >= 4, f"{lab}: a lab has at least 4 graded tests"
 
     problems = []
     if rows["reference_solution"].score != full:
         problems.append(f"solution scored {rows['reference_solution'].score}/{full}: {rows['reference_solution'].notes}")
     if rows["released_unchanged"].score != 0:
         problems.append(f"released lab scored {rows['released_unchanged'].score}, not 0: {rows['released_unchanged'].notes}")
-    points = test_points(lab)
+    points = points_by_test(lab)
     for name, group in groups.items():
         row = rows[name]
         fails = sorted({test for member in group for test in member.fails})
