@@ -75,17 +75,19 @@ def test_grade_a_mixed_batch(tmp_path: Path) -> None:
     (subs / "broken_json" / f"{LAB}.ipynb").write_text('{"cells": [ {"cell_type": "code", ')
 
     out = tmp_path / "out"
-    done = run("grade", LAB, str(subs), "--out", str(out), "--cell-timeout", "15")
+    done = run("grade", LAB, str(subs), "--out", str(out), "--cell-timeout", "45")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[7/7]" in done.stdout, "grading shows progress"
     rows = {r["student"]: r for r in csv.DictReader(open(out / "grades.csv"))}
     assert set(rows) == {"correct", "wrong", "empty", "infinite_loop", "edited_tests", "deleted_test", "broken_json"}
     score = {name: float(row["score"]) for name, row in rows.items()}
-    assert score["correct"] == 13
+    assert score["correct"] == 13, rows["correct"]["notes"]
     assert score["wrong"] == 11 and "test_task1_time_split failed" in rows["wrong"]["notes"]
     assert score["empty"] == 0
-    assert score["infinite_loop"] == 10 and "stopped (infinite loop?)" in rows["infinite_loop"]["notes"]
-    assert "test_task3_metric failed: CellTimeoutError" in rows["infinite_loop"]["notes"]
+    # The test's call into the looping function is stopped after 30 s, and only task 3 loses.
+    assert score["infinite_loop"] == 10, rows["infinite_loop"]["notes"]
+    assert "test_task3_metric failed" in rows["infinite_loop"]["notes"]
+    assert "ran longer than 30 s and was stopped (an infinite loop" in rows["infinite_loop"]["notes"]
     assert score["edited_tests"] == 11 and "was edited" in rows["edited_tests"]["notes"]
     assert score["deleted_test"] == 13 and "was deleted: restored" in rows["deleted_test"]["notes"]
     assert score["broken_json"] == 0 and "not a valid notebook" in rows["broken_json"]["notes"]
