@@ -328,13 +328,6 @@ def test_jupyterlab_in_a_real_browser(jupyter_lab: Lab, tmp_path: Path) -> None:
     assert not noisy, "browser console:\n" + "\n".join(noisy)
     assert _fingerprint() == before, "the browser test changed a notebook in the repository"
     if lab_dirty_on_open:
-        language_info = json.loads((ROOT / LAB).read_text())["metadata"].get("language_info")
-        if language_info == {"name": "python"}:
-            # Known, and outside this test's reach: JupyterLab fills in the kernel's full
-            # language_info when the kernel starts, which marks the lab modified. The lessons store
-            # it (they are executed) and open clean; `mlops-course build-labs` should store it too.
-            pytest.xfail("lab 00 opens marked modified: labs/ store language_info {'name': 'python'} "
-                         "only; build-labs must write the kernel's full language_info")
         pytest.fail("lab 00 is marked modified as soon as it opens")
     if os.environ.get("MLOPS_COURSE_KEEP_SCREENSHOTS"):
         shutil.copytree(shots, os.environ["MLOPS_COURSE_KEEP_SCREENSHOTS"], dirs_exist_ok=True)

@@ -9,6 +9,7 @@ import pytest
 
 from mlops_course.chapters import CHAPTERS, binder_url
 from mlops_course.navigation import FOOTER_TAG, HEADER_TAG, footer_text, header_text
+from mlops_course.notebook_metadata import KERNELSPEC, LANGUAGE_INFO
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -32,9 +33,14 @@ def test_there_is_a_first_lesson() -> None:
 
 
 @pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
-def test_kernelspec_is_python3(path: Path) -> None:
+def test_kernel_metadata_is_what_jupyterlab_writes(path: Path) -> None:
+    """JupyterLab marks a notebook modified on open when its kernelspec or language_info differs
+    from what the kernel reports (then "Save changes?" on close, and a dirty git status)."""
     nb = nbformat.read(path, as_version=4)
-    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    assert nb.metadata.get("kernelspec") == KERNELSPEC
+    assert nb.metadata.get("language_info") == LANGUAGE_INFO, (
+        "run `mlops-course build-labs` (labs) or re-execute the lesson; solutions: "
+        "mlops_course.notebook_metadata.stamp")
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import nbformat
 
+from mlops_course.notebook_metadata import stamp
+
 _NBGRADER_SCHEMA = 3
 
 
@@ -47,10 +49,9 @@ def readonly(grade_id: str, source: str, markdown: bool = False) -> nbformat.Not
 
 
 def write_notebook(path: str | os.PathLike[str], cells: list[nbformat.NotebookNode]) -> Path:
-    """Write cells as a notebook with the ``python3`` kernelspec."""
+    """Write cells as a notebook with the course kernel's metadata (it opens unmodified)."""
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
+    stamp(nb.metadata)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.validate(nb)

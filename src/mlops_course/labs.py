@@ -6,8 +6,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import nbformat
+
 from mlops_course.nbgrader_course import generate_assignment, make_course
 from mlops_course.navigation import refresh_navigation
+from mlops_course.notebook_metadata import stamp
 
 
 def solution_folders(root: Path) -> list[Path]:
@@ -24,7 +27,16 @@ def generate_lab(solution_folder: Path, destination: Path) -> Path:
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(release, target)
+    for notebook_path in target.glob("*.ipynb"):
+        _stamp_kernel_metadata(notebook_path)
     return target
+
+
+def _stamp_kernel_metadata(path: Path) -> None:
+    """Store the kernel's full metadata so JupyterLab opens the lab unmodified."""
+    notebook = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    stamp(notebook.metadata)
+    nbformat.write(notebook, path)
 
 
 def build_labs(root: Path, destination: Path | None = None, only: str | None = None) -> list[Path]:
