@@ -6,6 +6,9 @@
 # would, in well under a second (those commands take about 4 s each).
 #
 # - nbgrader: learners keep the Validate button (a lab's visible tests, run in a fresh kernel).
+#   nbgrader puts it on every notebook; on a lesson, which has no graded tests, the course's own
+#   server extension (mlops_course.jupyter_validate) says so and where the lab is, instead of
+#   re-running the lesson and reporting that it "passes all the tests".
 #   The instructor's tools (formgrader, create-assignment, course list) are off, and so is the
 #   Assignment List: it needs an exchange directory shared with an instructor (nbgrader's
 #   default is /srv/nbgrader/exchange), which a learner on a laptop or on Binder does not have,
@@ -40,6 +43,7 @@ LAB_PLUGINS_OFF = [
     "@jupyterlab/apputils-extension:announcements",
 ]
 LAB_PLUGINS_ON = ["@jupyter/nbgrader:validate-assignment"]
+SERVER_EXTENSIONS_ON = ["mlops_course.jupyter_validate"]
 SERVER_EXTENSIONS_OFF = [
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.course_list",
@@ -60,8 +64,8 @@ shutil.rmtree(Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyte
 
 server_d = etc / "jupyter_server_config.d"
 server_d.mkdir(parents=True, exist_ok=True)
-for extension in SERVER_EXTENSIONS_OFF:
-    setting = {"ServerApp": {"jpserver_extensions": {extension: False}}}
+for extension in SERVER_EXTENSIONS_ON + SERVER_EXTENSIONS_OFF:
+    setting = {"ServerApp": {"jpserver_extensions": {extension: extension in SERVER_EXTENSIONS_ON}}}
     (server_d / f"{extension}.json").write_text(json.dumps(setting, indent=2) + "\n")
 print(f"Configured Jupyter for learners in {etc}")
 PY
