@@ -169,15 +169,17 @@ def test_sh_shows_the_command_and_fails_clearly(capsys: pytest.CaptureFixture[st
 
 
 def test_quiz_has_feedback_and_a_text_form() -> None:
-    question = Question("2 + 2?", ["3", "4"], 1, "Arithmetic. Really.")
-    assert feedback(question, 1).startswith("Correct")
-    assert feedback(question, 0).startswith("Not quite")
+    question = Question("2 + 2?", ["3", "4"], 1, "Arithmetic. Really.", "Count on your fingers.")
+    assert feedback(question, 1) == "Correct. Arithmetic. Really."
+    assert feedback(question, 0) == "Not quite: try again. Hint: Count on your fingers."
     assert feedback(question, None) == "Pick an answer first."
     bundle = quiz("Check", [question])._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert "1. 2 + 2?" in bundle["text/plain"] and "Answers (try first!): 1b" in bundle["text/plain"]
+    assert "1. 2 + 2?" in bundle["text/plain"] and "Arithmetic" not in bundle["text/plain"]
     with pytest.raises(ValueError):
-        Question("bad", ["only one"], 0, "")
+        Question("bad", ["only one"], 0, "", "a hint")
+    with pytest.raises(ValueError, match="hint"):
+        Question("no hint", ["x", "y"], 0, "Because.", " ")
 
 
 def test_chapter_map() -> None:
