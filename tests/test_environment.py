@@ -154,6 +154,9 @@ def test_installed_jupyter_is_configured_for_learners() -> None:
         name = f"nbgrader.server_extensions.{extension}"
         setting = json.loads((etc / "jupyter_server_config.d" / f"{name}.json").read_text())
         assert setting["ServerApp"]["jpserver_extensions"][name] is False
+    ours = "mlops_course.jupyter_validate"  # Validate on a lesson says there is nothing to validate
+    setting = json.loads((etc / "jupyter_server_config.d" / f"{ours}.json").read_text())
+    assert setting["ServerApp"]["jpserver_extensions"][ours] is True
 
 
 def test_nothing_imports_plotly() -> None:
@@ -179,6 +182,7 @@ def test_configure_jupyter_runs_in_a_throwaway_prefix(tmp_path: Path) -> None:
     page = json.loads((prefix / "etc/jupyter/labconfig/page_config.json").read_text())
     assert page["disabledExtensions"]["@jupyter/nbgrader:assignment-list"] is True
     assert sorted(p.name for p in (prefix / "etc/jupyter/jupyter_server_config.d").iterdir()) == [
+        "mlops_course.jupyter_validate.json",
         "nbgrader.server_extensions.assignment_list.json",
         "nbgrader.server_extensions.course_list.json",
         "nbgrader.server_extensions.formgrader.json",
