@@ -245,7 +245,7 @@ def test_jupyterlab_in_a_real_browser(jupyter_lab: Lab, tmp_path: Path) -> None:
             page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
             page.wait_for_function(
                 """() => {
-                  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+                  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
                   const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
                   return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent))
                     && indicator && indicator.dataset.status === 'idle';
