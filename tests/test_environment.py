@@ -179,6 +179,7 @@ def test_configure_jupyter_runs_in_a_throwaway_prefix(tmp_path: Path) -> None:
     page = json.loads((prefix / "etc/jupyter/labconfig/page_config.json").read_text())
     assert page["disabledExtensions"]["@jupyter/nbgrader:assignment-list"] is True
     assert sorted(p.name for p in (prefix / "etc/jupyter/jupyter_server_config.d").iterdir()) == [
+        "mlops_course.jupyter_validate.json",
         "nbgrader.server_extensions.assignment_list.json",
         "nbgrader.server_extensions.course_list.json",
         "nbgrader.server_extensions.formgrader.json",
