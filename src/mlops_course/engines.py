@@ -28,8 +28,14 @@ def has_docker() -> bool:
 
 
 def has_kubernetes() -> bool:
-    """A Kubernetes cluster is reachable and ready (``kubectl get --raw /readyz``)."""
-    return _answers(["kubectl", "get", "--raw", "/readyz", "--request-timeout=5s"])
+    """A cluster the learner configured is reachable and ready: the kubeconfig (``$KUBECONFIG``,
+    else ``~/.kube/config``) names a current context, and ``kubectl get --raw /readyz`` succeeds.
+
+    Without a current context kubectl would fall back to ``localhost:8080``, or to the service
+    account of the pod it runs in (on Binder, the hosting cluster): neither is the learner's
+    cluster, so no request is sent at all."""
+    return (_answers(["kubectl", "config", "current-context"])
+            and _answers(["kubectl", "get", "--raw", "/readyz", "--request-timeout=5s"]))
 
 
 def has_prometheus() -> bool:
