@@ -19,6 +19,8 @@ import nbformat
 from jupyter_server.utils import url_path_join
 from nbgrader.server_extensions.validate_assignment.handlers import ValidateAssignmentHandler
 
+from mlops_course.chapters import CHAPTERS
+
 ROUTE = "/assignments/validate"
 
 
@@ -32,17 +34,17 @@ def nothing_to_validate(path: Path) -> str:
     """What Validate says about a notebook that has no graded tests."""
     lab = _lab_for(path)
     where = f"this chapter's lab is {lab}" if lab else "the labs are in labs/"
-    return (f"Nothing to validate: {path.name} has no graded tests (it is a lesson, not a lab). "
+    return (f"Nothing to validate: {path.name} has no graded tests (lessons have none; labs do). "
             f"Validate checks a lab: {where}. To check this lesson, run all its cells "
             f"(Run > Run All Cells), or run `mlops-course check` on a lab from a terminal.")
 
 
 def _lab_for(path: Path) -> str | None:
     """The lab of the lesson ``notebooks/NN_topic.ipynb``, as a path from the course root."""
-    labs = path.parent.parent / "labs"
-    for candidate in sorted(labs.glob(f"lab{path.name[:2]}_*/lab{path.name[:2]}_*.ipynb")):
-        return str(candidate.relative_to(labs.parent))
-    return None
+    chapter = next((c for c in CHAPTERS if c.lesson == path.stem), None)
+    if chapter is None or not (path.parent.parent / chapter.lab_path).is_file():
+        return None
+    return chapter.lab_path
 
 
 class LessonAwareValidateHandler(ValidateAssignmentHandler):
