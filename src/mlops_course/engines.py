@@ -46,6 +46,6 @@ def has_prometheus() -> bool:
 def skip_message(engine: str, what: str) -> str:
     """The plain sentence a notebook prints when it skips a step for want of an engine."""
     return (
-        f"Skipped: {what}. No {engine} is usable on this machine, so this step did not run. "
-        f"The output below shows what you would see with {engine}."
+        f"Skipped: {what}. No {engine} is usable on this machine, so this step did not run; "
+        f"run this notebook where {engine} is available to see its real output."
     )
