@@ -88,6 +88,21 @@ def test_lesson_outputs_are_stored_and_few_are_ignored(path: Path) -> None:
     assert ignored * 5 < len(code), f"{ignored} of {len(code)} code cells ignore their output"
 
 
+@pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
+def test_nbval_markers_are_whole_comment_lines(path: Path) -> None:
+    """nbval honours `# NBVAL_IGNORE_OUTPUT` only as a whole line: with more text on the line
+    (`# NBVAL_IGNORE_OUTPUT: why`) the output is compared after all, and fails on another machine."""
+    nb = nbformat.read(path, as_version=4)
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            if "NBVAL_" in line and line.lstrip().startswith("#"):
+                assert re.fullmatch(r"\s*#\s*NBVAL_[A-Z_]+\s*", line), (
+                    f"cell {number}: {line.strip()!r} is not a marker nbval reads; put the marker alone on "
+                    "its line and explain it in a comment on the next line")
+
+
 @pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=_ids(LESSONS + SOLUTIONS))
 def test_no_absolute_paths_in_outputs(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
