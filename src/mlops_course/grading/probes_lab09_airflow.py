@@ -131,10 +131,11 @@ def _serve() -> None:  # pragma: no cover - runs in the runner process
     def integrity(request: dict[str, Any]) -> dict[str, Any]:
         import pytest
 
+        folders = list(request["folders"])
+
         class Cases:
             def pytest_generate_tests(self, metafunc: Any) -> None:
                 if "dagbag" in metafunc.fixturenames:
-                    folders = request["folders"]
                     metafunc.parametrize("dagbag", folders, ids=[f"case{i}" for i in range(len(folders))],
                                          indirect=True)
 
@@ -146,9 +147,14 @@ def _serve() -> None:  # pragma: no cover - runs in the runner process
             def __init__(self) -> None:
                 self.seen: dict[str, dict[str, int]] = {}
 
-            def pytest_runtest_logreport(self, report: Any) -> None:
+            @pytest.hookimpl(hookwrapper=True)
+            def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
+                outcome = yield
+                report = outcome.get_result()
                 if report.when == "call" or report.outcome != "passed":
-                    case = report.nodeid.rsplit("[", 1)[-1].rstrip("]") if "[" in report.nodeid else "none"
+                    params = getattr(getattr(item, "callspec", None), "params", {}) or {}
+                    folder = params.get("dagbag")
+                    case = f"case{folders.index(folder)}" if folder in folders else "none"
                     counts = self.seen.setdefault(case, {"passed": 0, "failed": 0})
                     counts["passed" if report.outcome == "passed" else "failed"] += 1
 
@@ -180,7 +186,7 @@ class RunnerError(AssertionError):
 class Runner:
     """One Airflow runner process, with its own folder, metadata database and DAG folder."""
 
-    def __init__(self, base: Path, wrap: Wrap | None = None, timeout: float = 120.0) -> None:
+    def __init__(self, base: Path, wrap: Wrap | None = None, timeout: float = 60.0) -> None:
         self.folder = base / f"runner-{uuid.uuid4().hex[:8]}"
         self.home = self.folder / "airflow"
         self.dags = self.folder / "dags"
@@ -330,7 +336,8 @@ def run_integrity(run: Runner, test_file: str | os.PathLike[str], cases: list[st
         raise AssertionError(f"There is no {test_file.name}: run the cell that writes your integrity test.")
     where = run.folder / f"integrity-{uuid.uuid4().hex[:8]}"
     (where / "tests").mkdir(parents=True)
-    shutil.copyfile(test_file, where / "tests" / "test_dag_integrity.py")
+    copy = where / "tests" / f"test_dag_integrity_{uuid.uuid4().hex[:8]}.py"  # a new module name each run
+    shutil.copyfile(test_file, copy)
     folders = []
     for files in cases:
         folder = where / uuid.uuid4().hex[:10]
@@ -338,7 +345,7 @@ def run_integrity(run: Runner, test_file: str | os.PathLike[str], cases: list[st
         for name, text in files.items():
             (folder / name).write_text(text)
         folders.append(str(folder))
-    found = run.ask({"op": "integrity", "test_file": str(where / "tests" / "test_dag_integrity.py"),
+    found = run.ask({"op": "integrity", "test_file": str(copy),
                      "folders": folders})
     seen = found["cases"]
     return [seen.get(f"case{i}", {"passed": 0, "failed": 0}) for i in range(len(cases))]
