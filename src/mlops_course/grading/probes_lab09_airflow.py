@@ -271,7 +271,8 @@ def runner(base: str | os.PathLike[str], wrap: Wrap | None = None) -> Runner:
 
 def _need(path: Path, what: str) -> None:
     if not path.is_file():
-        raise AssertionError(f"There is no {path.name} in the workspace's dags folder: run the cell that writes {what}.")
+        raise AssertionError(f"There is no {path.name} in workspace/lab09_airflow/{path.parent.name}/: run your answer "
+                             f"cell that writes it (the DAG {what}).")
 
 
 def dag_summary(run: Runner, dag_file: str | os.PathLike[str], dag_id: str) -> dict[str, Any]:
