@@ -183,7 +183,10 @@ def test_quiz_has_feedback_and_a_text_form() -> None:
 
 
 def test_chapter_map() -> None:
-    assert [c.number for c in CHAPTERS] == [f"{n:02d}" for n in range(14)]
+    # The fifteen chapters of the course, 00 lifecycle to 14 capstone, in order.
+    assert [c.number for c in CHAPTERS] == [f"{n:02d}" for n in range(15)]
+    assert [c.lesson for c in CHAPTERS][9:] == ["09_airflow", "10_monitoring", "11_drift", "12_retraining_deployment",
+                                               "13_responsible_ml", "14_capstone"]
     assert find_chapter("lab05_dvc").lesson == "05_dvc"
     with pytest.raises(ValueError, match="Labs are"):
         find_chapter("lab99_nothing")

@@ -50,7 +50,8 @@ CHAPTERS: list[Chapter] = [
     Chapter("10", "monitoring", "Monitoring with Prometheus"),
     Chapter("11", "drift", "Drift detection"),
     Chapter("12", "retraining_deployment", "Continuous retraining and deployment"),
-    Chapter("13", "capstone", "Capstone: an end-to-end pipeline"),
+    Chapter("13", "responsible_ml", "Responsible and secure ML"),
+    Chapter("14", "capstone", "Capstone: an end-to-end pipeline"),
 ]
 
 
