@@ -158,7 +158,9 @@ def test_services_die_with_the_kernel_process(tmp_path: Path) -> None:
 def test_engines_answer_false_without_an_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     assert (has_docker(), has_kubernetes(), has_prometheus()) == (False, False, False)
-    assert "Skipped: docker build" in skip_message("a Docker engine", "docker build")
+    message = skip_message("a Docker engine", "docker build")
+    assert "Skipped: docker build" in message
+    assert "where a Docker engine is available" in message, "say where the real output can be seen"
 
 
 def test_sh_shows_the_command_and_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:

@@ -329,8 +329,8 @@ def run_xcoms(run: Runner, dag_id: str, run_id: str) -> dict[tuple[str, str], An
     return found
 
 
-def run_integrity(run: Runner, test_file: str | os.PathLike[str], cases: list[str]) -> list[dict[str, int]]:
-    """Run the learner's integrity test file once per DAG folder text set in ``cases``; for each
+def run_integrity(run: Runner, test_file: str | os.PathLike[str], cases: list[dict[str, str]]) -> list[dict[str, int]]:
+    """Run the learner's integrity test file once per DAG folder in ``cases`` (file name -> text); for each
     folder, how many of its tests passed and failed (a folder name that gives the case away is never used)."""
     test_file = Path(test_file)
     if not test_file.is_file():
