@@ -13,7 +13,9 @@ from mlops_course import data as course_data
 from mlops_course.artifacts import (ModelMetadataError, data_hash, evaluate, load_model_bundle,
                                     save_model_bundle, train_reference_model)
 from mlops_course.chapters import CHAPTERS, find_chapter
-from mlops_course.engines import has_docker, has_kubernetes, has_prometheus, skip_message
+from mlops_course.engines import (
+    has_alertmanager, has_docker, has_kubernetes, has_prometheus, has_promtool, has_pushgateway,
+    prometheus_binary, skip_message)
 from mlops_course.privacy import TELEMETRY_OFF
 from mlops_course.quiz import Question, feedback, quiz
 from mlops_course.services import ServiceError, free_port, start_service
@@ -158,9 +160,24 @@ def test_services_die_with_the_kernel_process(tmp_path: Path) -> None:
 def test_engines_answer_false_without_an_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     assert (has_docker(), has_kubernetes(), has_prometheus()) == (False, False, False)
+    assert (has_promtool(), has_alertmanager(), has_pushgateway()) == (False, False, False)
     message = skip_message("a Docker engine", "docker build")
     assert "Skipped: docker build" in message
     assert "where a Docker engine is available" in message, "say where the real output can be seen"
+
+
+def test_prometheus_binaries_are_found_under_debian_or_homebrew_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("prometheus-alertmanager", "pushgateway", "broken-node-exporter"):
+        script = tmp_path / name
+        script.write_text("#!/bin/sh\nexit 0\n" if "broken" not in name else "#!/bin/sh\nexit 3\n")
+        script.chmod(0o755)
+    (tmp_path / "node_exporter").symlink_to(tmp_path / "broken-node-exporter")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert prometheus_binary("alertmanager") == str(tmp_path / "prometheus-alertmanager")  # Debian
+    assert prometheus_binary("pushgateway") == str(tmp_path / "pushgateway")  # Homebrew
+    assert prometheus_binary("node_exporter") is None, "a binary that does not run is not an engine"
+    assert has_alertmanager() and has_pushgateway() and not has_prometheus()
 
 
 def test_sh_shows_the_command_and_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""Detect engines a learner may not have: a Docker engine, a Kubernetes cluster, Prometheus.
+"""Detect engines a learner may not have: a Docker engine, a Kubernetes cluster, the Prometheus stack.
 
 Each check returns True only when the engine actually answers, not merely when a client
 binary is installed (a ``docker`` CLI with no daemon behind it returns False).
@@ -38,9 +38,47 @@ def has_kubernetes() -> bool:
             and _answers(["kubectl", "get", "--raw", "/readyz", "--request-timeout=5s"]))
 
 
+# The Prometheus stack's binaries: Debian and Binder (apt) name them ``prometheus-<component>``,
+# Homebrew and the upstream tarballs use the bare name. ``prometheus`` and ``promtool`` are the same
+# everywhere.
+PROMETHEUS_BINARIES: dict[str, tuple[str, ...]] = {
+    "prometheus": ("prometheus",),
+    "promtool": ("promtool",),
+    "alertmanager": ("prometheus-alertmanager", "alertmanager"),
+    "amtool": ("amtool",),
+    "pushgateway": ("prometheus-pushgateway", "pushgateway"),
+    "node_exporter": ("prometheus-node-exporter", "node_exporter"),
+}
+
+
+def prometheus_binary(component: str) -> str | None:
+    """The path of a Prometheus-stack binary (``"alertmanager"``, ``"pushgateway"``, ...) that
+    runs (``--version`` exits 0), under whichever name this machine installed it; else None."""
+    for name in PROMETHEUS_BINARIES[component]:
+        path = shutil.which(name)
+        if path is not None and _answers([path, "--version"]):
+            return path
+    return None
+
+
 def has_prometheus() -> bool:
     """A Prometheus server binary is installed and runs (``prometheus --version``)."""
-    return _answers(["prometheus", "--version"])
+    return prometheus_binary("prometheus") is not None
+
+
+def has_promtool() -> bool:
+    """``promtool`` (checks configs and rules, unit-tests alert rules) is installed and runs."""
+    return prometheus_binary("promtool") is not None
+
+
+def has_alertmanager() -> bool:
+    """An Alertmanager binary is installed and runs."""
+    return prometheus_binary("alertmanager") is not None
+
+
+def has_pushgateway() -> bool:
+    """A Pushgateway binary is installed and runs."""
+    return prometheus_binary("pushgateway") is not None
 
 
 def skip_message(engine: str, what: str) -> str:
