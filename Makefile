@@ -83,11 +83,17 @@ bench: setup
 	$(BIN)/mlops-course bench --out bench/bench.json --readme
 
 # Re-resolve the lock from environment.yml's direct pins (needs the package index).
+# SLOW_OPTIONAL: optional packages left out of the lock. rfc3987-syntax (with lark, its only user) comes in with
+# jsonschema[format-nongpl] and compiles an Earley grammar on import: about 1 s in every process that imports
+# nbformat (each nbgrader run, each grading of a submission, JupyterLab, nbval). jsonschema skips the "iri"
+# format check without it; nothing in the course validates IRIs.
+SLOW_OPTIONAL := rfc3987-syntax|lark
 lock:
 	rm -rf /tmp/mlops-lock-venv && $(PYTHON) -m venv /tmp/mlops-lock-venv
 	sed -n 's/^ *- \([A-Za-z0-9_.-]*==[^ #]*\).*/\1/p' environment.yml > /tmp/mlops-direct.txt
 	/tmp/mlops-lock-venv/bin/pip install --quiet -r /tmp/mlops-direct.txt
-	{ head -3 requirements.lock; /tmp/mlops-lock-venv/bin/pip freeze; } > requirements.lock.new && mv requirements.lock.new requirements.lock
+	{ head -3 requirements.lock; /tmp/mlops-lock-venv/bin/pip freeze | grep -v -i -E "^($(SLOW_OPTIONAL))=="; } \
+	  > requirements.lock.new && mv requirements.lock.new requirements.lock
 
 clean:
 	rm -rf workspace grading $(VENV)

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import re
 import shlex
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -200,3 +201,15 @@ def test_configure_jupyter_runs_in_a_throwaway_prefix(tmp_path: Path) -> None:
         "nbgrader.server_extensions.course_list.json",
         "nbgrader.server_extensions.formgrader.json",
     ]
+
+
+def test_nbformat_imports_without_the_slow_optional_grammar() -> None:
+    """rfc3987-syntax compiles an Earley grammar when jsonschema imports it: ~1 s in every process
+    that imports nbformat (each graded submission's nbgrader run). The lock and `make lock` leave it out."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "SLOW_OPTIONAL := rfc3987-syntax|lark" in makefile
+    assert 'grep -v -i -E "^($(SLOW_OPTIONAL))=="' in makefile, "make lock must keep them out of the lock"
+    assert not {"rfc3987-syntax", "lark"} & set(_lock()), "requirements.lock must not list rfc3987-syntax or lark"
+    code = "import sys, nbformat, jsonschema; print('rfc3987_syntax' in sys.modules, 'lark' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"], "nbformat's import loaded rfc3987_syntax: remove it from .venv"
