@@ -11,9 +11,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_course.data import DRIFT, FEATURES, MONTHS, REFERENCE_MONTHS, TIME_COLUMN, load_course_data
+from mlops_course.data import (
+    DRIFT,
+    FEATURES,
+    MONTHS,
+    REFERENCE_MONTHS,
+    TIME_COLUMN,
+    load_course_data,
+)
 from mlops_course.drift import (
-    EPSILON, PSI_THRESHOLD, categorical_psi, drifted_features, feature_drift, psi, quantile_edges,
+    EPSILON,
+    PSI_THRESHOLD,
+    categorical_psi,
+    drifted_features,
+    feature_drift,
+    psi,
+    quantile_edges,
 )
 
 INPUT_DRIFT = {spec["column"]: spec["from_month"] for spec in DRIFT.values() if str(spec["kind"]).startswith("input")}
