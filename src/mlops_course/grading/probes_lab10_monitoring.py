@@ -372,8 +372,10 @@ def check_rules(path: str | os.PathLike[str]) -> str | None:
                           timeout=60, check=False)
     if done.returncode == 0:
         return None
-    text = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
-    return text[-600:]
+    text = (done.stderr.strip() + "\n" + done.stdout.strip()).replace(str(Path(path).resolve()), Path(path).name)
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.startswith(("Checking ", "FAILED"))]
+    return " / ".join(dict.fromkeys(lines))[:600] or f"exit code {done.returncode}"
 
 
 def promtool_test(rules_path: str | os.PathLike[str], cases: Mapping[str, Mapping[str, Any]],
