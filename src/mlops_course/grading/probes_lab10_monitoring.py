@@ -202,12 +202,16 @@ def traffic_openmetrics(*, start: float, minutes: int, instances: Mapping[str, M
     one number or a list with one value per minute), ``health_rps``, ``client_errors`` and
     ``server_errors`` (the shares of /predict requests answered 422, and 500 or 503), and
     ``latency`` (the median /predict duration in seconds). Counts are drawn with ``seed``."""
+    return traffics_openmetrics([{"start": start, "minutes": minutes, "instances": instances, "seed": seed,
+                                  "step": step}])
+
+
+def _collect(counters: dict, buckets: dict, *, start: float, minutes: int,
+             instances: Mapping[str, Mapping[str, Any]], seed: int, step: float = 15.0) -> None:
     import numpy as np
 
     rng = np.random.default_rng(seed)
     steps = int(minutes * 60 / step)
-    counters: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
-    buckets: dict[tuple[str, str], list[tuple[float, list[int], int, float]]] = {}
     for instance, spec in instances.items():
         rps = spec["rps"]
         per_minute = list(rps) if isinstance(rps, (list, tuple)) else [rps] * minutes
@@ -235,6 +239,16 @@ def traffic_openmetrics(*, start: float, minutes: int, instances: Mapping[str, M
                 counters.setdefault((instance, "/predict", status), []).append((ts, value))
             counters.setdefault((instance, "/health", "200"), []).append((ts, health))
             buckets.setdefault((instance, "/predict"), []).append((ts, list(cumulative), count, total_seconds))
+
+
+def traffics_openmetrics(specs: Sequence[Mapping[str, Any]]) -> str:
+    """Several traffics (each the keyword arguments of ``traffic_openmetrics``; an ``at`` key is
+    ignored) in one OpenMetrics text, so that one TSDB holds them all. Give them instance names or
+    time spans of their own."""
+    counters: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    buckets: dict[tuple[str, str], list[tuple[float, list[int], int, float]]] = {}
+    for spec in sorted(specs, key=lambda spec: spec["start"]):
+        _collect(counters, buckets, **{k: v for k, v in spec.items() if k != "at"})
     lines = ["# HELP churn_requests Requests answered, by endpoint and status code.",
              "# TYPE churn_requests counter"]
     for (instance, endpoint, status), points in counters.items():
@@ -251,6 +265,19 @@ def traffic_openmetrics(*, start: float, minutes: int, instances: Mapping[str, M
             lines.append(f"churn_request_duration_seconds_count{labels} {count} {ts:.3f}")
             lines.append(f"churn_request_duration_seconds_sum{labels} {total_seconds:.6f} {ts:.3f}")
     return "\n".join(lines) + "\n# EOF\n"
+
+
+def traffic_tsdb(specs: Sequence[Mapping[str, Any]], folder: str | os.PathLike[str]) -> Path:
+    """A TSDB holding the traffics ``specs`` (``traffics_openmetrics``), built once under ``folder``
+    and reused by later calls with the same specs."""
+    import hashlib
+
+    key = hashlib.sha256(json.dumps(list(specs), sort_keys=True).encode()).hexdigest()[:16]
+    target = Path(folder) / key
+    if not (target / "built").is_file():
+        build_tsdb(traffics_openmetrics(specs), target)
+        (target / "built").write_text("ok\n")
+    return target / "tsdb"
 
 
 def _run(argv: list[str], what: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
@@ -451,7 +478,7 @@ def pushed_groups(url: str) -> list[dict[str, Any]]:
 
 
 __all__ = ["MODEL_SOURCE", "write_model", "running_app", "AppDidNotStart", "metric_families", "scrape",
-           "family_of", "BUCKETS", "traffic_openmetrics", "build_tsdb", "running_prometheus", "query", "close",
+           "family_of", "BUCKETS", "traffic_openmetrics", "traffics_openmetrics", "traffic_tsdb", "build_tsdb", "running_prometheus", "query", "close",
            "try_queries", "strip_annotations", "check_rules", "promtool_test", "running_pushgateway",
            "pushed_groups", "engine", "counter_series"]
 
