@@ -477,10 +477,31 @@ def pushed_groups(url: str) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
-__all__ = ["MODEL_SOURCE", "write_model", "running_app", "AppDidNotStart", "metric_families", "scrape",
-           "family_of", "BUCKETS", "traffic_openmetrics", "traffics_openmetrics", "traffic_tsdb", "build_tsdb", "running_prometheus", "query", "close",
-           "try_queries", "strip_annotations", "check_rules", "promtool_test", "running_pushgateway",
-           "pushed_groups", "engine", "counter_series"]
+__all__ = [
+    "BUCKETS",
+    "MODEL_SOURCE",
+    "AppDidNotStart",
+    "build_tsdb",
+    "check_rules",
+    "close",
+    "counter_series",
+    "engine",
+    "family_of",
+    "metric_families",
+    "promtool_test",
+    "pushed_groups",
+    "query",
+    "running_app",
+    "running_prometheus",
+    "running_pushgateway",
+    "scrape",
+    "strip_annotations",
+    "traffic_openmetrics",
+    "traffic_tsdb",
+    "traffics_openmetrics",
+    "try_queries",
+    "write_model",
+]
 
 
 
