@@ -41,3 +41,38 @@ def test_papermill_runs_lesson_00_with_another_capacity(tmp_path: Path, monkeypa
     assert now["roc_auc"] == stored["roc_auc"], "ROC AUC ranks every customer: the capacity cannot change it"
     assert now["recall_at_capacity"] < stored["recall_at_capacity"], (
         f"calling half as many customers must find fewer churners: {now} at 10% vs {stored} at 20%")
+
+
+# Where issue 15 says a lesson has a natural parameter, the lesson keeps it in one cell tagged
+# `parameters`, before any other cell uses it.
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "00_lifecycle": ("CAPACITY",),
+    "10_monitoring": ("ERROR_RATIO_THRESHOLD", "LOAD_REQUESTS"),
+    "11_drift": ("MONTH", "PSI_THRESHOLD"),
+}
+
+
+def _assigned(source: str) -> set[str]:
+    return {target.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+@pytest.mark.parametrize("lesson", sorted(PARAMETERS))
+def test_lesson_keeps_its_parameters_in_one_tagged_cell(lesson: str) -> None:
+    path = ROOT / "notebooks" / f"{lesson}.ipynb"
+    if not path.exists():
+        pytest.fail(f"{path.name} is missing")
+    nb = nbformat.read(path, as_version=4)
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{lesson} has exactly one cell tagged `parameters` (papermill injects after it)"
+    names = _assigned(nb.cells[tagged[0]].source)
+    assert set(PARAMETERS[lesson]) <= names, f"the parameters cell of {lesson} defines {sorted(PARAMETERS[lesson])}"
+    # Python the kernel runs: not the parameters cell itself, not a cell magic (%%writefile writes a file)
+    kernel_cells = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i != tagged[0]
+                    and not c.source.lstrip().startswith(("%%", "!"))}
+    for name in PARAMETERS[lesson]:
+        uses = [i for i, c in enumerate(nb.cells) if i in kernel_cells
+                and name in {n.id for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Name)}]
+        assert uses and min(uses) > tagged[0], f"{lesson}: {name} is used, and only after the parameters cell"
+        assert not any(name in _assigned(nb.cells[i].source) for i in uses), \
+            f"{lesson}: no later cell assigns {name} again (papermill's value would be overwritten)"
