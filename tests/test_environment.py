@@ -2,6 +2,8 @@
 environment.yml lists its direct pins; the installed Jupyter is the one learners should see."""
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import importlib.util
 import json
 import re
@@ -213,3 +215,100 @@ def test_nbformat_imports_without_the_slow_optional_grammar() -> None:
     code = "import sys, nbformat, jsonschema; print('rfc3987_syntax' in sys.modules, 'lark' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"], "nbformat's import loaded rfc3987_syntax: remove it from .venv"
+
+
+# ---- Every direct pin has a real use (issue 15) ---------------------------------------------------
+# Where the course's own files show a use: the lessons and labs (code cells), the package, the tests,
+# the Makefile, CI and binder/. A package whose only use is at run time by another tool (the kernel
+# Jupyter starts, a pytest plugin) says so in its comment: "(run time: ...)".
+CORPUS_GLOBS = ["notebooks/*.ipynb", "solutions/*/*.ipynb", "src/**/*.py", "tests/*.py",
+                "tests/fixtures/*/*.json", "Makefile", ".ci/run", "binder/*"]
+
+
+def _corpus() -> str:
+    texts = []
+    for pattern in CORPUS_GLOBS:
+        for path in sorted(ROOT.glob(pattern)):
+            if path == Path(__file__):
+                continue  # this file names packages to test the check itself
+            if path.suffix == ".ipynb":
+                cells = json.loads(path.read_text())["cells"]
+                texts += ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+            elif path.is_file():
+                texts.append(path.read_text(errors="replace"))
+    return "\n".join(texts)
+
+
+@functools.cache
+def _modules_of() -> dict[str, set[str]]:
+    """Each installed distribution's top-level modules (private ``_x`` ones left out)."""
+    found: dict[str, set[str]] = {}
+    for module, dists in importlib.metadata.packages_distributions().items():
+        for dist in dists:
+            if module.isidentifier() and not module.startswith("_"):
+                found.setdefault(_norm(dist), set()).add(module)
+    return found
+
+
+def _uses(dist_name: str, seen: set[str] | None = None) -> tuple[set[str], set[str]]:
+    """The top-level modules and the commands a distribution installs. A meta-package (no module
+    of its own, such as apache-airflow) is used through its requirements too."""
+    seen = set() if seen is None else seen
+    seen.add(_norm(dist_name))
+    dist = importlib.metadata.distribution(dist_name)
+    modules = set(_modules_of().get(_norm(dist_name), set()))
+    commands = {ep.name for ep in dist.entry_points if ep.group == "console_scripts"}
+    commands |= {Path(f).name for f in dist.files or [] if "/bin/" in f"/{f}" and f.suffix != ".pyc"}
+    if not modules:
+        for requirement in dist.requires or []:
+            if "extra ==" in requirement:
+                continue
+            name = re.match(r"[A-Za-z0-9][A-Za-z0-9_.-]*", requirement).group(0)
+            if _norm(name) not in seen:
+                more_modules, more_commands = _uses(name, seen)
+                modules |= more_modules
+                commands |= more_commands
+    return modules, commands
+
+
+def _is_used(modules: set[str], commands: set[str], corpus: str) -> bool:
+    for module in modules:
+        if re.search(rf"^\s*(import|from)\s+{re.escape(module)}\b", corpus, re.MULTILINE):
+            return True
+        if re.search(rf"import_module\(\s*['\"]{re.escape(module)}\b|-m {re.escape(module)}\b", corpus):
+            return True
+    for command in commands:
+        spelled = [command] + ([command.replace("-", " ", 1)] if command.startswith("jupyter-") else [])
+        # As a command, not a word in prose: at the start of a string, a line or a path's last part
+        # (sh("dvc repro"), ["kubectl", ...], !ruff, $(BIN)/uv, a Makefile recipe).
+        if any(re.search(rf"(^\s*|^\s*\$ |[\"'`/!\[]){re.escape(s)}(?=[\s\"'`]|$)", corpus, re.MULTILINE)
+               for s in spelled):
+            return True
+    return False
+
+
+def test_every_direct_pin_is_used() -> None:
+    corpus = _corpus()
+    unused = []
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        match = PIN.match(line)
+        if not match or "(run time:" in line:
+            continue
+        name = match.group(1)
+        modules, commands = _uses(name)
+        assert modules or commands, f"{name}: installs no module and no command"
+        if not _is_used(modules, commands, corpus):
+            unused.append(f"{name} (modules {sorted(modules)}, commands {sorted(commands)})")
+    assert not unused, ("pinned in environment.yml but imported or run nowhere in notebooks, solutions, "
+                        "src/, tests/, the Makefile, CI or binder/: remove the pin, or say in its comment "
+                        "which tool needs it at run time, as '(run time: ...)': " + "; ".join(unused))
+
+
+def test_the_unused_pin_check_can_fail() -> None:
+    modules, commands = _uses("grafana-foundation-sdk")
+    assert "grafana_foundation_sdk" in modules
+    assert not _is_used(modules, commands, "import grafana\nimport grafana_foundation\n# grafana_foundation_sdk")
+    assert _is_used(modules, commands, "from grafana_foundation_sdk.builders import dashboard")
+    assert _is_used(*_uses("jupyterlab"), "\tjupyter lab --no-browser")
+    assert _is_used(*_uses("dvc"), 'sh("dvc repro", cwd=project)')
+    assert not _is_used(*_uses("evidently"), "# only evidently pulls plotly in")
