@@ -64,14 +64,14 @@ test: setup
 test-all: test-lessons test-package check-clean
 
 test-lessons: setup
-	$(PYTEST) -n $(WORKERS) --dist loadscope --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	$(PYTEST) -p mlops_course.needs_engines -rs -n $(WORKERS) --dist loadscope --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout 180 notebooks/
 
 test-solutions: setup
 	$(PYTEST) -n $(WORKERS) --dist loadscope --nbval-lax --nbval-current-env --nbval-cell-timeout 120 solutions/
 
 test-package: setup
-	$(PYTEST) -n $(WORKERS) --dist load --maxschedchunk 1 --durations=25 tests/
+	$(PYTEST) -rs -n $(WORKERS) --dist load --maxschedchunk 1 --durations=25 tests/
 
 check-clean: setup
 	$(BIN)/python tests/check_clean.py

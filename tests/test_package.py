@@ -223,3 +223,25 @@ def test_check_counts_stderr_in_a_test_cell_as_nbgrader_does() -> None:
     tasks, errors = results(nbformat.v4.new_notebook(cells=[other, test]))
     assert not tasks[0].passed and "wrote to stderr (UserWarning: careful)" in tasks[0].message
     assert errors == [], "stderr outside a test cell is not a failure"
+
+
+def test_lessons_without_the_prometheus_stack_say_which_cells_were_not_checked(root: Path) -> None:
+    """`make test` where the engines are missing skips the cells that need them, naming them and the
+    fix, instead of failing on outputs it cannot reproduce (PATH without /usr/bin hides them)."""
+    import json
+    import subprocess
+    import sys
+
+    code_cells = [c["id"] for c in json.loads((root / "notebooks/11_drift.ipynb").read_text())["cells"]
+                  if c["cell_type"] == "code"]
+    rule_cell = code_cells.index("909bf056")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "mlops_course.needs_engines", "-rs", "-q",
+         "--nbval", "--nbval-current-env", f"notebooks/11_drift.ipynb::Cell {rule_cell}",
+         "notebooks/10_monitoring.ipynb::Cell 0"],
+        cwd=root, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PATH": str(Path(sys.executable).parent), "PYTEST_ADDOPTS": ""})
+    assert "2 skipped" in done.stdout, done.stdout[-2000:]
+    assert "notebooks/11_drift.ipynb cell 909bf056 not checked: this machine lacks promtool" in done.stdout
+    assert "notebooks/10_monitoring.ipynb not checked: this machine lacks prometheus" in done.stdout
+    assert "apt install prometheus" in done.stdout
