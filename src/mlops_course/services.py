@@ -35,7 +35,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: ask Linux to stop it if the kernel process dies."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -134,7 +134,7 @@ def start_service(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so stop() reaches its children
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     service = Service(name=name, port=port, process=process, log_path=log_file)
     _RUNNING.append(service)

@@ -14,11 +14,8 @@ student's code runs. This module holds no test inputs and no expected values.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from mlops_course.services import Service, free_port
+from mlops_course.grading.app_process import AppDidNotStart, no_wrap, reason_from_log
+from mlops_course.services import Service, die_with_parent, free_port
 from mlops_course.workspace import show_path
 
 Wrap = Callable[[list[str]], list[str]]
@@ -38,30 +36,6 @@ _MARKER = "@@lab03-probe@@"
 
 _LAUNCH = ("import os, sys; os.chdir(sys.argv[1]); sys.argv = ['uvicorn', *sys.argv[2:]]; "
            "from uvicorn.main import main; main()")
-
-
-class AppDidNotStart(AssertionError):
-    """``uvicorn app:app`` exited or did not answer; the message says why, from its log."""
-
-
-def _no_wrap(argv: list[str]) -> list[str]:
-    return argv
-
-
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def _why(log_path: Path, fallback: str) -> str:
-    lines = log_path.read_text(errors="replace").strip().splitlines() if log_path.is_file() else []
-    lines = [line for line in lines if line.strip()]
-    yours = [f"{Path(m[1]).name} line {m[2]}" for m in (re.search(r'File "([^"]+)", line (\d+)', line) for line in lines)
-             if m and "site-packages" not in m[1] and not m[1].startswith("<")]
-    reason = lines[-1].strip()[:300] if lines else fallback
-    return reason + (f" (raised in {yours[-1]})" if yours else "")
 
 
 def _start(folder: Path, wrap: Wrap, log_name: str) -> Service:
@@ -74,7 +48,7 @@ def _start(folder: Path, wrap: Wrap, log_name: str) -> Service:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(wrap(argv), cwd=folder, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_die_with_parent)
+                                   preexec_fn=die_with_parent)
     return Service(name="lab03-app", port=port, process=process, log_path=log_path)
 
 
@@ -100,12 +74,12 @@ def running_app(folder: str | os.PathLike[str] = ".", *, wrap: Wrap | None = Non
     if not (where / "app.py").is_file():
         raise AppDidNotStart(f"There is no app.py in {show_path(where)}: run the cell that writes it "
                              "(%%writefile app.py).")
-    service = _start(where, wrap or _no_wrap, "uvicorn.log")
+    service = _start(where, wrap or no_wrap, "uvicorn.log")
     try:
         problem = _wait(service, timeout)
         if problem is not None:
             raise AppDidNotStart(f"Your app.py did not start with `uvicorn app:app` ({problem}): "
-                                 f"{_why(service.log_path, 'the log is empty')}. "
+                                 f"{reason_from_log(service.log_path, 'the log is empty')}. "
                                  f"The whole log is in {show_path(service.log_path)}.")
         with httpx.Client(base_url=service.url, timeout=15.0) as client:
             yield client
@@ -116,7 +90,7 @@ def running_app(folder: str | os.PathLike[str] = ".", *, wrap: Wrap | None = Non
 def start_app(folder: str | os.PathLike[str], *, wrap: Wrap | None = None) -> Service:
     """Start ``uvicorn app:app`` in ``folder`` without waiting (``came_up`` waits). Stop the
     returned service yourself, in a ``finally``."""
-    return _start(Path(folder).resolve(), wrap or _no_wrap, "uvicorn-start.log")
+    return _start(Path(folder).resolve(), wrap or no_wrap, "uvicorn-start.log")
 
 
 def came_up(service: Service, timeout: float = 40.0) -> bool:
@@ -171,7 +145,7 @@ def validate_records(schemas_py: str | os.PathLike[str], records: Sequence[dict[
     ``Customer``. Returns ``{"fields": [...], "results": [{"accepted": bool, "values" | "locs" ...}]}``,
     or ``{"import_error": ...}``, ``{"missing": True}``, ``{"not_a_model": ...}``."""
     path = Path(schemas_py).resolve()
-    argv = (wrap or _no_wrap)([sys.executable, "-I", "-c", _VALIDATE, str(path)])
+    argv = (wrap or no_wrap)([sys.executable, "-I", "-c", _VALIDATE, str(path)])
     try:
         done = subprocess.run(argv, input=json.dumps(list(records)), capture_output=True, text=True,
                               timeout=timeout, cwd=path.parent, start_new_session=True)

@@ -22,13 +22,11 @@ Nothing here holds a hidden input or an expected value: those stay in the test c
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -40,7 +38,8 @@ from typing import Any
 import httpx
 
 from mlops_course.engines import prometheus_binary, skip_message
-from mlops_course.services import Service, free_port, start_service
+from mlops_course.grading.app_process import AppDidNotStart, no_wrap, reason_from_log
+from mlops_course.services import Service, die_with_parent, free_port, start_service
 from mlops_course.workspace import show_path
 
 Wrap = Callable[[list[str]], list[str]]
@@ -86,30 +85,6 @@ _LAUNCH = ("import os, sys; os.chdir(sys.argv[1]); sys.path.insert(0, sys.argv[1
            "sys.argv = ['uvicorn', *sys.argv[2:]]; from uvicorn.main import main; main()")
 
 
-class AppDidNotStart(AssertionError):
-    """``uvicorn app:app`` exited or did not answer; the message says why, from its log."""
-
-
-def _no_wrap(argv: list[str]) -> list[str]:
-    return argv
-
-
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def _why(log_path: Path, fallback: str) -> str:
-    lines = log_path.read_text(errors="replace").strip().splitlines() if log_path.is_file() else []
-    lines = [line for line in lines if line.strip()]
-    yours = [f"{Path(m[1]).name} line {m[2]}" for m in (re.search(r'File "([^"]+)", line (\d+)', line) for line in lines)
-             if m and "site-packages" not in m[1] and not m[1].startswith("<")]
-    reason = lines[-1].strip()[:300] if lines else fallback
-    return reason + (f" (raised in {yours[-1]})" if yours else "")
-
-
 @contextmanager
 def running_app(folder: str | os.PathLike[str] = ".", *, wrap: Wrap | None = None,
                 timeout: float = 40.0) -> Iterator[httpx.Client]:
@@ -124,9 +99,9 @@ def running_app(folder: str | os.PathLike[str] = ".", *, wrap: Wrap | None = Non
     log_path = where / "logs" / "uvicorn.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        process = subprocess.Popen((wrap or _no_wrap)(argv), cwd=where, stdin=subprocess.DEVNULL, stdout=log,
+        process = subprocess.Popen((wrap or no_wrap)(argv), cwd=where, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_die_with_parent)
+                                   preexec_fn=die_with_parent)
     service = Service(name="lab10-app", port=port, process=process, log_path=log_path)
     try:
         deadline, problem = time.monotonic() + timeout, f"it did not answer HTTP within {timeout:.0f} s"
@@ -142,7 +117,7 @@ def running_app(folder: str | os.PathLike[str] = ".", *, wrap: Wrap | None = Non
                 time.sleep(0.1)
         if problem is not None:
             raise AppDidNotStart(f"Your app.py did not start with `uvicorn app:app` ({problem}): "
-                                 f"{_why(log_path, 'the log is empty')}. The whole log is in {show_path(log_path)}.")
+                                 f"{reason_from_log(log_path, 'the log is empty')}. The whole log is in {show_path(log_path)}.")
         with httpx.Client(base_url=service.url, timeout=15.0, follow_redirects=True) as client:
             yield client
     finally:
